@@ -1,0 +1,34 @@
+// swift-tools-version: 6.0
+// AlignKit: train neural networks and align language models with human preferences, in Swift.
+import PackageDescription
+
+let package = Package(
+    name: "AlignKit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "AlignKit", targets: ["AlignKit"]),
+        .executable(name: "alignkit", targets: ["alignkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // SIMD micro-kernels Swift cannot express portably (AVX-512, AVX2, AMX), with runtime dispatch.
+        .target(name: "CAlignKitKernels"),
+        .target(name: "AlignKitTensor", dependencies: ["CAlignKitKernels"]),
+        .target(name: "AlignKitNN", dependencies: ["AlignKitTensor"]),
+        .target(name: "AlignKitText", dependencies: ["AlignKitTensor"]),
+        .target(name: "AlignKitModels", dependencies: ["AlignKitNN", "AlignKitText"]),
+        .target(name: "AlignKitAlignment", dependencies: ["AlignKitModels"]),
+        .target(name: "AlignKit", dependencies: [
+            "AlignKitTensor", "AlignKitNN", "AlignKitText", "AlignKitModels", "AlignKitAlignment",
+        ]),
+        .executableTarget(name: "alignkit", dependencies: [
+            "AlignKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor"]),
+        .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,253 @@
+// Single-precision GEMM: packed, blocked, multithreaded (Goto & van de Geijn, "Anatomy of
+// High-Performance Matrix Multiplication", 2008), around SIMD micro-kernels in CAlignKitKernels.
+//
+// C[M x N] = op(A)[M x K] * op(B)[K x N] (+ C), row-major, op = identity or transpose.
+// Loops, outermost first: jc over NC columns of B; pc over KC of K (pack a KC x NC block of B
+// into NR-wide panels); ic over MC rows of A (pack an MC x KC block into MR-tall panels);
+// jr over NR panels (the B micro-panel stays in L1); ir over MR panels (A streams from L2).
+import CAlignKitKernels
+import Synchronization
+
+/// The matrix-multiplication kernels and how they are chosen.
+public enum GEMM {
+    /// Which micro-kernel runs the inner loop.
+    public enum Path: String, CaseIterable, Sendable {
+        /// AVX-512 12 x 32 kernel.
+        case avx512
+        /// AVX2 + FMA 6 x 16 kernel.
+        case avx2
+        /// Plain C 4 x 16 kernel, for any CPU.
+        case portable
+    }
+
+    /// The environment variable that forces a path (`avx512`, `avx2`, `portable`).
+    public static let environmentVariable = "ALIGNKIT_GEMM"
+
+    /// The paths this CPU can run, fastest first.
+    public static var supportedPaths: [Path] {
+        let features = ak_cpu_features()
+        var paths: [Path] = []
+        if features & Int32(AK_CPU_AVX512F) != 0 { paths.append(.avx512) }
+        if features & Int32(AK_CPU_AVX2_FMA) != 0 { paths.append(.avx2) }
+        paths.append(.portable)
+        return paths
+    }
+
+    private static let selected = Atomic<Int>(GEMM.defaultPathIndex())
+
+    private static func defaultPathIndex() -> Int {
+        let supported = supportedPaths
+        if let text = getenv(environmentVariable), let path = Path(rawValue: String(cString: text)),
+           supported.contains(path) {
+            return Path.allCases.firstIndex(of: path)!
+        }
+        return Path.allCases.firstIndex(of: supported[0])!
+    }
+
+    /// The path in use. Setting an unsupported path is a programmer error.
+    public static var path: Path {
+        get { Path.allCases[selected.load(ordering: .relaxed)] }
+        set {
+            precondition(supportedPaths.contains(newValue), "GEMM.path: \(newValue) is not supported on this CPU")
+            selected.store(Path.allCases.firstIndex(of: newValue)!, ordering: .relaxed)
+        }
+    }
+
+    struct Kernel {
+        let mr: Int, nr: Int
+        let run: ak_sgemm_kernel_fn
+        /// Blocking: KC (depth), MC (rows of A in L2), NC (columns of B per packed block).
+        let kc: Int, mc: Int, nc: Int
+    }
+
+    static var kernel: Kernel {
+        switch path {
+        case .avx512: Kernel(mr: 12, nr: 32, run: ak_sgemm_kernel_avx512_12x32, kc: 256, mc: 12 * 40, nc: 32 * 128)
+        case .avx2: Kernel(mr: 6, nr: 16, run: ak_sgemm_kernel_avx2_6x16, kc: 256, mc: 6 * 80, nc: 16 * 256)
+        case .portable: Kernel(mr: 4, nr: 16, run: ak_sgemm_kernel_portable_4x16, kc: 256, mc: 4 * 64, nc: 16 * 128)
+        }
+    }
+
+    /// C = op(A) op(B) (+ C when `accumulate`), row-major with leading dimensions lda, ldb, ldc.
+    /// op(A) is m x k (A is k x m when `transposeA`), op(B) is k x n (B is n x k when `transposeB`).
+    /// Runs on up to `Parallel.threadCount` threads.
+    public static func multiply(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false
+    ) {
+        multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: m, n: n, k: k,
+                        a: a, lda: lda, strideA: 0, b: b, ldb: ldb, strideB: 0, c: c, ldc: ldc, strideC: 0,
+                        accumulate: accumulate)
+    }
+
+    /// `batchCount` independent products, the i-th reading A at `a + i * strideA` and so on.
+    public static func multiplyBatched(
+        transposeA: Bool, transposeB: Bool, batchCount: Int, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, strideA: Int, b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, accumulate: Bool = false
+    ) {
+        guard batchCount > 0, m > 0, n > 0 else { return }
+        let kernel = self.kernel
+        let threads = Parallel.threadCount
+        let flops = 2 * batchCount * m * n * k
+        // Small work, or one thread: no parallel overhead.
+        if threads == 1 || flops < 1 << 21 {
+            for batch in 0..<batchCount {
+                product(kernel, transposeA, transposeB, m: m, n: n, k: k,
+                        a: a + batch * strideA, lda: lda, b: b + batch * strideB, ldb: ldb,
+                        c: c + batch * strideC, ldc: ldc, accumulate: accumulate, threads: 1)
+            }
+            return
+        }
+        // Many small products: whole products per task.
+        if batchCount >= 2 * threads && flops / batchCount < 1 << 24 {
+            let sendA = UncheckedSendable(a), sendB = UncheckedSendable(b), sendC = UncheckedSendable(c)
+            Parallel.forEach(batchCount) { batch in
+                product(kernel, transposeA, transposeB, m: m, n: n, k: k,
+                        a: sendA.value + batch * strideA, lda: lda, b: sendB.value + batch * strideB, ldb: ldb,
+                        c: sendC.value + batch * strideC, ldc: ldc, accumulate: accumulate, threads: 1)
+            }
+            return
+        }
+        for batch in 0..<batchCount {
+            product(kernel, transposeA, transposeB, m: m, n: n, k: k,
+                    a: a + batch * strideA, lda: lda, b: b + batch * strideB, ldb: ldb,
+                    c: c + batch * strideC, ldc: ldc, accumulate: accumulate, threads: threads)
+        }
+    }
+
+    /// One product. With several threads, each KC x NC block of B is packed once (in parallel)
+    /// and shared; row blocks of A (and, when there are few, column chunks of B) are tasks that
+    /// go to whichever thread is free, each packing A into its own buffer.
+    static func product(
+        _ kernel: Kernel, _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, threads: Int
+    ) {
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
+            return
+        }
+        let mr = kernel.mr, nr = kernel.nr
+        let kcMax = min(kernel.kc, k)
+        let ncMax = min(kernel.nc, (n + nr - 1) / nr * nr)
+        // Row blocks: as large as L2 allows, but at least three per thread when threads share work.
+        let rowsPerThread = (m + 3 * threads - 1) / (3 * threads)
+        let mcMax = threads == 1 ? min(kernel.mc, (m + mr - 1) / mr * mr)
+                                 : min(kernel.mc, max(mr, (rowsPerThread + mr - 1) / mr * mr))
+        let packB = CachingAllocator.shared.allocate(floatCount: ncMax * kcMax)
+        let packA = CachingAllocator.shared.allocate(floatCount: threads * mcMax * kcMax)
+        defer {
+            CachingAllocator.shared.deallocate(packB, floatCount: ncMax * kcMax)
+            CachingAllocator.shared.deallocate(packA, floatCount: threads * mcMax * kcMax)
+        }
+        let shared = UncheckedSendable((a, b, c, packA, packB))
+        var jc = 0
+        while jc < n {
+            let nc = min(ncMax, n - jc)
+            var pc = 0
+            while pc < k {
+                let kc = min(kcMax, k - pc)
+                let beta: Int32 = (pc > 0 || accumulate) ? 1 : 0
+                let panels = (nc + nr - 1) / nr
+                // Pack B's block, panels split among the threads.
+                let packTasks = min(threads, panels)
+                Parallel.forEach(packTasks) { task in
+                    let (_, b, _, _, packB) = shared.value
+                    let p0 = panels * task / packTasks, p1 = panels * (task + 1) / packTasks
+                    guard p1 > p0 else { return }
+                    let cols = min(nc, p1 * nr) - p0 * nr
+                    packPanelsB(transposeB, b, ldb, row: pc, column: jc + p0 * nr, kc: kc, nc: cols, nr: nr,
+                                into: packB + p0 * nr * kc)
+                }
+                let rowBlocks = (m + mcMax - 1) / mcMax
+                let columnChunks = min(panels, max(1, (2 * threads + rowBlocks - 1) / rowBlocks))
+                Parallel.forEachWithThread(rowBlocks * columnChunks) { task, thread in
+                    let (a, _, c, packA, packB) = shared.value
+                    let ic = (task / columnChunks) * mcMax
+                    let chunk = task % columnChunks
+                    let mc = min(mcMax, m - ic)
+                    let myPackA = packA + thread * mcMax * kcMax
+                    packPanelsA(transposeA, a, lda, row: ic, column: pc, mc: mc, kc: kc, mr: mr, into: myPackA)
+                    let q0 = panels * chunk / columnChunks, q1 = panels * (chunk + 1) / columnChunks
+                    for panel in q0..<q1 {
+                        let jr = panel * nr
+                        let bPanel = packB + jr * kc
+                        var ir = 0
+                        while ir < mc {
+                            kernel.run(Int64(kc), myPackA + ir * kc, bPanel, c + (ic + ir) * ldc + jc + jr, Int64(ldc),
+                                       Int64(min(mr, mc - ir)), Int64(min(nr, nc - jr)), beta)
+                            ir += mr
+                        }
+                    }
+                }
+                pc += kc
+            }
+            jc += nc
+        }
+    }
+
+    /// Packs rows row..<row+mc, columns column..<column+kc of op(A) into MR-tall panels:
+    /// panel r holds kc steps of MR values (rows past mc are zero).
+    @inline(__always)
+    static func packPanelsA(_ transposed: Bool, _ a: UnsafePointer<Float>, _ lda: Int, row: Int, column: Int,
+                            mc: Int, kc: Int, mr: Int, into dst: UnsafeMutablePointer<Float>) {
+        var out = dst
+        var i0 = 0
+        while i0 < mc {
+            let rows = min(mr, mc - i0)
+            if transposed {
+                // op(A)(i, p) = a[p * lda + i]: each k step is a contiguous run of rows.
+                for p in 0..<kc {
+                    let src = a + (column + p) * lda + row + i0
+                    for ii in 0..<rows { out[p * mr + ii] = src[ii] }
+                    for ii in rows..<mr { out[p * mr + ii] = 0 }
+                }
+            } else {
+                for ii in 0..<rows {
+                    let src = a + (row + i0 + ii) * lda + column
+                    for p in 0..<kc { out[p * mr + ii] = src[p] }
+                }
+                if rows < mr { for p in 0..<kc { for ii in rows..<mr { out[p * mr + ii] = 0 } } }
+            }
+            out += kc * mr
+            i0 += mr
+        }
+    }
+
+    /// Packs rows row..<row+kc, columns column..<column+nc of op(B) into NR-wide panels:
+    /// panel s holds kc steps of NR values (columns past nc are zero).
+    @inline(__always)
+    static func packPanelsB(_ transposed: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, row: Int, column: Int,
+                            kc: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
+        var out = dst
+        var j0 = 0
+        while j0 < nc {
+            let cols = min(nr, nc - j0)
+            if transposed {
+                // op(B)(p, j) = b[j * ldb + p].
+                for jj in 0..<cols {
+                    let src = b + (column + j0 + jj) * ldb + row
+                    for p in 0..<kc { out[p * nr + jj] = src[p] }
+                }
+                if cols < nr { for p in 0..<kc { for jj in cols..<nr { out[p * nr + jj] = 0 } } }
+            } else {
+                for p in 0..<kc {
+                    let src = b + (row + p) * ldb + column + j0
+                    let o = out + p * nr
+                    o.update(from: src, count: cols)
+                    if cols < nr { (o + cols).update(repeating: 0, count: nr - cols) }
+                }
+            }
+            out += kc * nr
+            j0 += nr
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,138 @@
+// Elementwise loops shared by the operations: map, zip, broadcast reads; parallel when large.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Tensor {
+    /// `f` applied to every element (no tape record).
+    @inline(__always)
+    func mapped(_ f: (Float) -> Float) -> Tensor {
+        let result = Tensor(uninitializedShape: shape)
+        let x = pointer, y = result.pointer
+        Parallel.forChunks(scalarCount) { range in
+            for i in range { y[i] = f(x[i]) }
+        }
+        return result
+    }
+
+    /// `f` applied to pairs of elements of two tensors of the same shape (no tape record).
+    @inline(__always)
+    static func zipped(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+        precondition(a.shape == b.shape, "zip: shapes \(a.shape) and \(b.shape) differ")
+        let result = Tensor(uninitializedShape: a.shape)
+        let pa = a.pointer, pb = b.pointer, py = result.pointer
+        Parallel.forChunks(a.scalarCount) { range in
+            for i in range { py[i] = f(pa[i], pb[i]) }
+        }
+        return result
+    }
+
+    /// `f` applied to triples of elements of three tensors of the same shape (no tape record).
+    @inline(__always)
+    static func zipped(_ a: Tensor, _ b: Tensor, _ c: Tensor, _ f: (Float, Float, Float) -> Float) -> Tensor {
+        precondition(a.shape == b.shape && b.shape == c.shape, "zip: shapes \(a.shape), \(b.shape), \(c.shape) differ")
+        let result = Tensor(uninitializedShape: a.shape)
+        let pa = a.pointer, pb = b.pointer, pc = c.pointer, py = result.pointer
+        Parallel.forChunks(a.scalarCount) { range in
+            for i in range { py[i] = f(pa[i], pb[i], pc[i]) }
+        }
+        return result
+    }
+
+    /// A copy of this tensor broadcast to `target` (no tape record).
+    func broadcastCopy(to target: [Int]) -> Tensor {
+        if shape == target { return detached() }
+        let strides = ShapeMath.broadcastStrides(shape, to: target)
+        let result = Tensor(uninitializedShape: target)
+        let src = pointer, dst = result.pointer
+        let rank = target.count
+        guard rank > 0 else { dst[0] = src[0]; return result }
+        let inner = target[rank - 1], innerStride = strides[rank - 1]
+        let outerCount = result.scalarCount / Swift.max(inner, 1)
+        var index = [Int](repeating: 0, count: rank)
+        var offset = 0
+        for row in 0..<outerCount {
+            let out = dst + row * inner
+            if innerStride == 0 {
+                out.initialize(repeating: src[offset], count: inner)
+            } else {
+                for j in 0..<inner { out[j] = src[offset + j * innerStride] }
+            }
+            // Advance the multi-index over the outer axes.
+            var axis = rank - 2
+            while axis >= 0 {
+                index[axis] += 1
+                offset += strides[axis]
+                if index[axis] < target[axis] { break }
+                offset -= strides[axis] * index[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+        return result
+    }
+
+    /// `f(a, b)` elementwise with NumPy broadcasting (no tape record). Fast paths for equal
+    /// shapes, a one-element operand, and an operand that repeats along leading or trailing axes.
+    @inline(__always)
+    static func broadcasting(_ a: Tensor, _ b: Tensor, operation: String, _ f: (Float, Float) -> Float) -> Tensor {
+        if a.shape == b.shape { return zipped(a, b, f) }
+        guard let shape = ShapeMath.broadcast(a.shape, b.shape) else {
+            preconditionFailure("\(operation): shapes \(a.shape) and \(b.shape) are not broadcast-compatible")
+        }
+        if b.scalarCount == 1 && shape == a.shape {
+            let s = b.pointer[0]
+            return a.mapped { f($0, s) }
+        }
+        if a.scalarCount == 1 && shape == b.shape {
+            let s = a.pointer[0]
+            return b.mapped { f(s, $0) }
+        }
+        let result = Tensor(uninitializedShape: shape)
+        let py = result.pointer
+        if shape == a.shape, let (period, repeatEach) = repetition(of: b.shape, in: shape) {
+            let pa = a.pointer, pb = b.pointer
+            Parallel.forChunks(result.scalarCount) { range in
+                for i in range { py[i] = f(pa[i], pb[(i / repeatEach) % period]) }
+            }
+            return result
+        }
+        if shape == b.shape, let (period, repeatEach) = repetition(of: a.shape, in: shape) {
+            let pa = a.pointer, pb = b.pointer
+            Parallel.forChunks(result.scalarCount) { range in
+                for i in range { py[i] = f(pa[(i / repeatEach) % period], pb[i]) }
+            }
+            return result
+        }
+        let ea = a.broadcastCopy(to: shape), eb = b.broadcastCopy(to: shape)
+        let pa = ea.pointer, pb = eb.pointer
+        Parallel.forChunks(result.scalarCount) { range in
+            for i in range { py[i] = f(pa[i], pb[i]) }
+        }
+        return result
+    }
+
+    /// When `small` broadcast to `full` reads element `(i / repeatEach) % period` for flat index i
+    /// (its non-one axes form one contiguous block), returns those two numbers.
+    static func repetition(of small: [Int], in full: [Int]) -> (period: Int, repeatEach: Int)? {
+        let padded = [Int](repeating: 1, count: full.count - small.count) + small
+        guard let first = padded.firstIndex(where: { $0 != 1 }) else { return (1, 1) }
+        let last = padded.lastIndex(where: { $0 != 1 })!
+        for axis in first...last where padded[axis] != full[axis] { return nil }
+        let period = padded[first...last].reduce(1, *)
+        let repeatEach = full[(last + 1)...].reduce(1, *)
+        return (period, repeatEach)
+    }
+
+    /// Sums this gradient over broadcast axes so that it has `target` shape (no tape record).
+    func summed(toShape target: [Int]) -> Tensor {
+        if shape == target { return self }
+        let offset = rank - target.count
+        precondition(offset >= 0, "summed(toShape:): cannot reduce \(shape) to \(target)")
+        var axes: [Int] = Array(0..<offset)
+        for (i, size) in target.enumerated() where size == 1 && shape[i + offset] != 1 { axes.append(i + offset) }
+        return sum(alongAxes: axes).reshaped(to: target)
+    }
+}

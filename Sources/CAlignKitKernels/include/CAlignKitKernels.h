@@ -1,0 +1,44 @@
+// CAlignKitKernels: SIMD micro-kernels that Swift cannot express portably, chosen at run time.
+// GEMM micro-kernels follow the Goto/BLIS formulation: C[mr x nr] (+)= A_panel[kc x MR] * B_panel[kc x NR].
+#ifndef CALIGNKITKERNELS_H
+#define CALIGNKITKERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// CPU feature bits reported by `ak_cpu_features`.
+enum {
+    AK_CPU_AVX2_FMA = 1,
+    AK_CPU_AVX512F = 2,
+    AK_CPU_AVX512_BF16 = 4,
+    AK_CPU_AMX_BF16 = 8,
+};
+
+/// The features this CPU supports (a mask of AK_CPU_* bits); 0 on non-x86 machines.
+int ak_cpu_features(void);
+
+/// One GEMM micro-kernel: for a packed A panel (kc steps of MR floats, rows zero-padded) and a
+/// packed B panel (kc steps of NR floats, columns zero-padded), computes the MR x NR product and
+/// writes the first `mr` rows and `nr` columns to C (row stride ldc): C = beta * C + A * B,
+/// where beta is 0 (overwrite; C is not read) or 1 (accumulate).
+typedef void (*ak_sgemm_kernel_fn)(int64_t kc, const float *a, const float *b, float *c,
+                                   int64_t ldc, int64_t mr, int64_t nr, int beta);
+
+/// AVX-512 kernel, MR = 12, NR = 32. Call only when AK_CPU_AVX512F is set.
+void ak_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c,
+                                  int64_t ldc, int64_t mr, int64_t nr, int beta);
+/// AVX2 + FMA kernel, MR = 6, NR = 16. Call only when AK_CPU_AVX2_FMA is set.
+void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
+                               int64_t ldc, int64_t mr, int64_t nr, int beta);
+/// Portable C kernel, MR = 4, NR = 16, for any CPU.
+void ak_sgemm_kernel_portable_4x16(int64_t kc, const float *a, const float *b, float *c,
+                                   int64_t ldc, int64_t mr, int64_t nr, int beta);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,50 @@
+// AVX2 + FMA SGEMM micro-kernel, 6 x 16: 12 ymm accumulators (the classic Haswell shape).
+#include "CAlignKitKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define MR 6
+#define NR 16
+
+__attribute__((target("avx2,fma")))
+void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
+                               int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    __m256 c0[MR], c1[MR];
+    for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
+    for (int64_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b);
+        __m256 b1 = _mm256_loadu_ps(b + 8);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        }
+        a += MR;
+        b += NR;
+    }
+    if (mr == MR && nr == NR) {
+        for (int i = 0; i < MR; i++) {
+            float *ci = c + i * ldc;
+            __m256 v0 = c0[i], v1 = c1[i];
+            if (beta) { v0 = _mm256_add_ps(_mm256_loadu_ps(ci), v0); v1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), v1); }
+            _mm256_storeu_ps(ci, v0);
+            _mm256_storeu_ps(ci + 8, v1);
+        }
+        return;
+    }
+    // Edge tile: spill to a scratch tile, then copy the valid part.
+    float tile[MR * NR];
+    for (int i = 0; i < MR; i++) { _mm256_storeu_ps(tile + i * NR, c0[i]); _mm256_storeu_ps(tile + i * NR + 8, c1[i]); }
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++)
+            c[i * ldc + j] = (beta ? c[i * ldc + j] : 0.0f) + tile[i * NR + j];
+}
+
+#else
+void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
+                               int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)mr; (void)nr; (void)beta;
+}
+#endif

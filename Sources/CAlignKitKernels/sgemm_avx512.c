@@ -1,0 +1,65 @@
+// AVX-512 SGEMM micro-kernel, 12 x 32: 24 zmm accumulators, two B vectors and an embedded
+// broadcast of A per row and k step (Goto & van de Geijn, "Anatomy of High-Performance GEMM").
+// Accumulators are named variables (not an array) so that they stay in registers.
+#include "CAlignKitKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define MR 12
+#define NR 32
+
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define DECLARE(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
+#define STEP(i) { __m512 ai = _mm512_set1_ps(a[i]); \
+    c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a); c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b); }
+#define STORE_FULL(i) { float *ci = c + (i) * ldc; \
+    if (beta) { c##i##a = _mm512_add_ps(_mm512_loadu_ps(ci), c##i##a); \
+                c##i##b = _mm512_add_ps(_mm512_loadu_ps(ci + 16), c##i##b); } \
+    _mm512_storeu_ps(ci, c##i##a); _mm512_storeu_ps(ci + 16, c##i##b); }
+#define STORE_EDGE(i) if ((i) < mr) { float *ci = c + (i) * ldc; \
+    if (beta) { c##i##a = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), c##i##a); \
+                c##i##b = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), c##i##b); } \
+    _mm512_mask_storeu_ps(ci, m0, c##i##a); _mm512_mask_storeu_ps(ci + 16, m1, c##i##b); }
+#define PREFETCH_C(i) _mm_prefetch((const char *)(c + (i) * ldc), _MM_HINT_T0); \
+    _mm_prefetch((const char *)(c + (i) * ldc + 16), _MM_HINT_T0);
+
+__attribute__((target("avx512f")))
+void ak_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c,
+                                  int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    ROWS(DECLARE)
+    if (mr == MR) { ROWS(PREFETCH_C) }
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        for (int u = 0; u < 4; u++) {
+            __m512 b0 = _mm512_loadu_ps(b);
+            __m512 b1 = _mm512_loadu_ps(b + 16);
+            _mm_prefetch((const char *)(b + 4 * NR), _MM_HINT_T0);
+            ROWS(STEP)
+            a += MR;
+            b += NR;
+        }
+    }
+    for (; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b);
+        __m512 b1 = _mm512_loadu_ps(b + 16);
+        ROWS(STEP)
+        a += MR;
+        b += NR;
+    }
+    if (mr == MR && nr == NR) {
+        ROWS(STORE_FULL)
+        return;
+    }
+    // Edge tile: masked stores for the last columns, only the first mr rows.
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u));
+    ROWS(STORE_EDGE)
+}
+
+#else
+void ak_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c,
+                                  int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)mr; (void)nr; (void)beta;
+}
+#endif

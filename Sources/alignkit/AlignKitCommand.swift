@@ -1,0 +1,26 @@
+// The `alignkit` command-line tool: parsing and printing only; the work happens in the library.
+import AlignKit
+import ArgumentParser
+
+@main
+struct AlignKitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alignkit",
+        abstract: "Train neural networks and align language models with human preferences.",
+        subcommands: [DemoCommand.self, BenchCommand.self]
+    )
+}
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Threads for kernels (default: ALIGNKIT_THREADS or the core count).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func apply() {
+        if let threads { Parallel.threadCount = threads }
+    }
+}
