@@ -28,7 +28,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor"]),
-        .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN"]),
+        .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -132,3 +132,8 @@ final class TensorStorage {
         return result
     }
 }
+
+extension TensorMemory {
+    /// The size class (bytes) a request of `bytes` is served from; exposed for tests.
+    public static func sizeClassForTesting(_ bytes: Int) -> Int { CachingAllocator.sizeClass(for: bytes) }
+}

@@ -153,7 +153,7 @@ public enum GEMM {
                 let panels = (nc + nr - 1) / nr
                 // Pack B's block, panels split among the threads.
                 let packTasks = min(threads, panels)
-                Parallel.forEach(packTasks) { task in
+                Parallel.forEach(packTasks, maxThreads: threads) { task in
                     let (_, b, _, _, packB) = shared.value
                     let p0 = panels * task / packTasks, p1 = panels * (task + 1) / packTasks
                     guard p1 > p0 else { return }
@@ -163,7 +163,7 @@ public enum GEMM {
                 }
                 let rowBlocks = (m + mcMax - 1) / mcMax
                 let columnChunks = min(panels, max(1, (2 * threads + rowBlocks - 1) / rowBlocks))
-                Parallel.forEachWithThread(rowBlocks * columnChunks) { task, thread in
+                Parallel.forEachWithThread(rowBlocks * columnChunks, maxThreads: threads) { task, thread in
                     let (a, _, c, packA, packB) = shared.value
                     let ic = (task / columnChunks) * mcMax
                     let chunk = task % columnChunks

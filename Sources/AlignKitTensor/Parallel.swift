@@ -33,8 +33,8 @@ public enum Parallel {
 
     /// Runs `body(task)` for each task in `0..<taskCount`, spread over `threadCount` threads.
     /// Returns when every task is done.
-    package static func forEach(_ taskCount: Int, _ body: (Int) -> Void) {
-        let threads = min(threadCount, taskCount)
+    package static func forEach(_ taskCount: Int, maxThreads: Int = .max, _ body: (Int) -> Void) {
+        let threads = min(threadCount, taskCount, maxThreads)
         if threads <= 1 {
             for task in 0..<taskCount { body(task) }
             return
@@ -44,8 +44,9 @@ public enum Parallel {
 
     /// Like `forEach`, also telling `body` which thread (0..<threadCount) runs the task, for
     /// per-thread scratch memory. Tasks go to whichever thread is free (dynamic balance).
-    package static func forEachWithThread(_ taskCount: Int, _ body: (_ task: Int, _ thread: Int) -> Void) {
-        let threads = min(threadCount, taskCount)
+    package static func forEachWithThread(_ taskCount: Int, maxThreads: Int = .max,
+                                          _ body: (_ task: Int, _ thread: Int) -> Void) {
+        let threads = min(threadCount, taskCount, maxThreads)
         if threads <= 1 {
             for task in 0..<taskCount { body(task, 0) }
             return

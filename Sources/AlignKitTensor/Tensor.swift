@@ -166,3 +166,8 @@ private func String(format value: Float) -> String {
     if value == value.rounded() && abs(value) < 1e7 { return "\(Int(value))" }
     return "\(value)"
 }
+
+/// @unchecked Sendable: storage is copy-on-write exactly as `Array`'s (a write first makes the
+/// storage unique), so copies on different threads never share mutable memory; tape nodes are
+/// mutated only by the backward walk of the `valueWithGradient` call that created them.
+extension Tensor: @unchecked Sendable {}

@@ -57,10 +57,11 @@ final class ThreadPool: @unchecked Sendable {
 
     /// Runs `body(task, thread)` for every task in `0..<taskCount` on the caller (thread 0) and
     /// `threads - 1` workers (threads 1...); tasks go to whichever thread is free next.
+    /// A call made while another job runs (nested, or from another thread) runs serially.
     func run(taskCount: Int, threads: Int, _ body: (Int, Int) -> Void) {
         let helpers = threads - 1
         ensureWorkers(helpers)
-        submitLock.withLock { _ in
+        let ran: Void? = submitLock.withLockIfAvailable { _ in
             withoutActuallyEscaping(body) { body in
                 pthread_mutex_lock(mutex)
                 job = body
@@ -84,6 +85,7 @@ final class ThreadPool: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
             }
         }
+        if ran == nil { for task in 0..<taskCount { body(task, 0) } }
     }
 
     private func runTasks(_ body: (Int, Int) -> Void, count: Int, thread: Int) {

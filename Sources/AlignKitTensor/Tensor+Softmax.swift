@@ -1,0 +1,85 @@
+// Softmax and log-softmax along an axis, stable (max subtracted), fused forward and backward.
+//   softmax:     y = e^(x - m) / Σ e^(x - m);   dx = y ⊙ (g - Σ g ⊙ y)
+//   log-softmax: y = x - m - log Σ e^(x - m);   dx = g - softmax(x) ⊙ Σ g
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Tensor {
+    /// Runs `body(row, n)` over every row of length n along `axis` (gathered into a contiguous
+    /// scratch row when the axis is not the last), writing results back.
+    private func rowwise(_ axis: Int, _ operation: String, inputs: [Tensor],
+                         _ body: (_ rows: [UnsafeMutablePointer<Float>], _ out: UnsafeMutablePointer<Float>, _ n: Int) -> Void) -> Tensor {
+        let a = ShapeMath.axis(axis, rank: rank, operation: operation)
+        let (outer, n, inner) = split3(a)
+        let result = Tensor(uninitializedShape: shape)
+        let count = inputs.count
+        if inner == 1 {
+            let bases = UncheckedSendable(inputs.map(\.pointer)), out = UncheckedSendable(result.pointer)
+            Parallel.forChunks(outer, grain: Swift.max(1, (1 << 14) / Swift.max(n, 1))) { range in
+                for o in range { body(bases.value.map { $0 + o * n }, out.value + o * n, n) }
+            }
+            return result
+        }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (count + 1) * n)
+        defer { scratch.deallocate() }
+        for o in 0..<outer {
+            for e in 0..<inner {
+                for (t, input) in inputs.enumerated() {
+                    for i in 0..<n { scratch[t * n + i] = input.pointer[(o * n + i) * inner + e] }
+                }
+                let rows = (0..<count).map { scratch + $0 * n }
+                let out = scratch + count * n
+                body(rows, out, n)
+                for i in 0..<n { result.pointer[(o * n + i) * inner + e] = out[i] }
+            }
+        }
+        return result
+    }
+
+    /// Softmax along `axis` (default: last). Each slice along the axis sums to 1.
+    public func softmax(alongAxis axis: Int = -1) -> Tensor {
+        let y = rowwise(axis, "softmax", inputs: [self]) { rows, out, n in
+            let x = rows[0]
+            var m = -Float.infinity
+            for i in 0..<n { m = Swift.max(m, x[i]) }
+            if !m.isFinite { m = 0 }
+            var s: Float = 0
+            for i in 0..<n { let e = expf(x[i] - m); out[i] = e; s += e }
+            let inv = 1 / s
+            for i in 0..<n { out[i] *= inv }
+        }
+        return y.recorded(from: [self]) { g, _ in
+            [g.rowwise(axis, "softmax backward", inputs: [g, y]) { rows, out, n in
+                let g = rows[0], y = rows[1]
+                var dot: Float = 0
+                for i in 0..<n { dot += g[i] * y[i] }
+                for i in 0..<n { out[i] = y[i] * (g[i] - dot) }
+            }]
+        }
+    }
+
+    /// Log-softmax along `axis` (default: last): x - log Σ eˣ, stable.
+    public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
+        let y = rowwise(axis, "logSoftmax", inputs: [self]) { rows, out, n in
+            let x = rows[0]
+            var m = -Float.infinity
+            for i in 0..<n { m = Swift.max(m, x[i]) }
+            if !m.isFinite { m = 0 }
+            var s: Float = 0
+            for i in 0..<n { s += expf(x[i] - m) }
+            let shift = m + logf(s)
+            for i in 0..<n { out[i] = x[i] - shift }
+        }
+        return y.recorded(from: [self]) { g, _ in
+            [g.rowwise(axis, "logSoftmax backward", inputs: [g, y]) { rows, out, n in
+                let g = rows[0], y = rows[1]
+                var total: Float = 0
+                for i in 0..<n { total += g[i] }
+                for i in 0..<n { out[i] = g[i] - expf(y[i]) * total }
+            }]
+        }
+    }
+}

@@ -1,0 +1,91 @@
+// GEMM against a naive Float64 triple loop, on odd sizes, all transposes, every kernel path.
+import AlignKitTensor
+import Testing
+
+/// The paths this CPU can run; each test forces one with `GEMM.path`.
+let gemmPaths = GEMM.supportedPaths
+
+/// Shapes (M, K, N): odd sizes that leave partial micro-tiles and blocks (KC = 256).
+let gemmShapes: [(Int, Int, Int)] = [
+    (1, 1, 1), (7, 1, 33), (1, 257, 7), (33, 7, 257), (257, 33, 1), (7, 257, 33), (33, 33, 33), (100, 300, 70), (13, 513, 35),
+]
+
+/// op(A) op(B) in Float64, and Σ|a||b| per element (the scale of its rounding error).
+func naiveProduct(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool) -> ([Double], [Double]) {
+    var c = [Double](repeating: 0, count: m * n), scale = c
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = 0.0, t = 0.0
+            for p in 0..<k {
+                let x = Double(transposeA ? a[p * m + i] : a[i * k + p])
+                let y = Double(transposeB ? b[j * k + p] : b[p * n + j])
+                s += x * y; t += abs(x * y)
+            }
+            c[i * n + j] = s; scale[i * n + j] = t
+        }
+    }
+    return (c, scale)
+}
+
+@Suite("GEMM", .serialized)
+struct GEMMTests {
+    @Test(arguments: gemmPaths)
+    func agreesWithNaiveLoop(path: GEMM.Path) {
+        let saved = (GEMM.path, Parallel.threadCount)
+        defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
+        GEMM.path = path
+        for threads in [1, 2] {
+            Parallel.threadCount = threads
+            for (index, (m, k, n)) in gemmShapes.enumerated() {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let a = Tensor(randomUniform: ta ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(index))
+                    let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: UInt64(100 + index))
+                    let c = matmul(a, b, transposeA: ta, transposeB: tb)
+                    #expect(c.shape == [m, n])
+                    let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                    // 1e-5 relative to Σ|a·b|: Float32 accumulation over K ≤ 513 terms stays below
+                    // √K · 2⁻²⁴ ≈ 1.4e-6 of that scale in practice.
+                    let worst = zip(c.scalars, zip(reference, scale)).map { abs(Double($0) - $1.0) / max($1.1, 1e-30) }.max() ?? 0
+                    #expect(worst <= 1e-5, "\(path) threads \(threads) \(m)x\(k)x\(n) tA \(ta) tB \(tb): relative error \(worst)")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: gemmPaths)
+    func largeMultithreadedAndAccumulating(path: GEMM.Path) {
+        let saved = (GEMM.path, Parallel.threadCount)
+        defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
+        GEMM.path = path
+        Parallel.threadCount = 2
+        let (m, k, n) = (301, 515, 97)  // spans several KC blocks and row blocks, split among threads
+        let a = Tensor(randomUniform: [m, k], lowerBound: -1, upperBound: 1, seed: 5)
+        let b = Tensor(randomUniform: [n, k], lowerBound: -1, upperBound: 1, seed: 6)
+        let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: false, transposeB: true)
+        var c = [Float](repeating: 1, count: m * n)  // accumulate into ones
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+            GEMM.multiply(transposeA: false, transposeB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
+                          b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n, accumulate: true)
+        } } }
+        let worst = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max()!
+        #expect(worst <= 1e-5)
+    }
+
+    @Test func stridedBatches() {
+        // 6 batches of 5x9 · 9x4, as batched matmul, against per-batch naive products.
+        let a = Tensor(randomUniform: [6, 5, 9], lowerBound: -1, upperBound: 1, seed: 8)
+        let b = Tensor(randomUniform: [6, 9, 4], lowerBound: -1, upperBound: 1, seed: 9)
+        let c = matmul(a, b).scalars
+        let sa = a.scalars, sb = b.scalars
+        for batch in 0..<6 {
+            let (reference, scale) = naiveProduct(Array(sa[(batch * 45)..<(batch * 45 + 45)]), Array(sb[(batch * 36)..<(batch * 36 + 36)]),
+                                                  m: 5, k: 9, n: 4, transposeA: false, transposeB: false)
+            for i in 0..<20 { #expect(abs(Double(c[batch * 20 + i]) - reference[i]) <= 1e-5 * scale[i]) }
+        }
+    }
+
+    @Test func pathsAreDetectedAndPortableIsAlwaysThere() {
+        #expect(GEMM.supportedPaths.last == .portable)
+        #expect(GEMM.supportedPaths.contains(GEMM.path))
+    }
+}

@@ -1,0 +1,134 @@
+// Every differentiable operation against finite differences, on shapes that broadcast.
+import AlignKitTensor
+import Testing
+
+struct GradientCase: Sendable, CustomTestStringConvertible {
+    let name: String
+    let shapes: [[Int]]
+    let kind: InputKind
+    let f: @Sendable ([Tensor]) -> Tensor
+    init(_ name: String, _ shapes: [[Int]], _ kind: InputKind = .any, _ f: @escaping @Sendable ([Tensor]) -> Tensor) {
+        self.name = name; self.shapes = shapes; self.kind = kind; self.f = f
+    }
+    var testDescription: String { name }
+}
+
+let elementwiseCases: [GradientCase] = [
+    GradientCase("add broadcast [2,3,4]+[4]", [[2, 3, 4], [4]]) { $0[0] + $0[1] },
+    GradientCase("add broadcast [3,1]+[1,4]", [[3, 1], [1, 4]]) { $0[0] + $0[1] },
+    GradientCase("sub broadcast [2,3,1]-[3,4]", [[2, 3, 1], [3, 4]]) { $0[0] - $0[1] },
+    GradientCase("mul broadcast [3,4]*[2,1,4]", [[3, 4], [2, 1, 4]]) { $0[0] * $0[1] },
+    GradientCase("mul by scalar tensor", [[2, 3], []]) { $0[0] * $0[1] },
+    GradientCase("div broadcast [2,3]/[3]", [[2, 3], [3]], .positive) { $0[0] / $0[1] },
+    GradientCase("scalar arithmetic", [[2, 3]], .positive) { xs in (2 - xs[0] * 3 + 1) / 4 + 1 / xs[0] },
+    GradientCase("neg", [[5]]) { -$0[0] },
+    GradientCase("exp", [[2, 3]]) { $0[0].exp() },
+    GradientCase("log", [[2, 3]], .positive) { $0[0].log() },
+    GradientCase("sqrt", [[2, 3]], .positive) { $0[0].squareRoot() },
+    GradientCase("pow constant 3", [[2, 3]]) { $0[0].raised(toPower: 3) },
+    GradientCase("pow constant 2", [[2, 3]]) { $0[0].raised(toPower: 2) },
+    GradientCase("pow constant -1.5", [[2, 3]], .positive) { $0[0].raised(toPower: -1.5) },
+    GradientCase("pow tensor broadcast", [[2, 3], [3]], .positive) { $0[0].raised(toPower: $0[1]) },
+    GradientCase("abs", [[3, 4]], .distinct) { $0[0].absoluteValue() },
+    GradientCase("maximum broadcast", [[3, 4], [4]], .distinct) { $0[0].maximum($0[1].addingScalar(0.05)) },
+    GradientCase("minimum broadcast", [[3, 4], [3, 1]], .distinct) { $0[0].minimum($0[1]) },  // the two grids differ by 0.05: no ties
+    GradientCase("clamp", [[4, 5]], .distinct) { $0[0].clamped(lower: -0.47, upper: 0.53) },
+    GradientCase("sigmoid", [[2, 5]]) { $0[0].sigmoid() },
+    GradientCase("tanh", [[2, 5]]) { $0[0].tanh() },
+    GradientCase("relu", [[3, 4]], .distinct) { $0[0].relu() },
+    GradientCase("gelu exact", [[2, 5]]) { $0[0].gelu() },
+    GradientCase("gelu tanh", [[2, 5]]) { $0[0].geluTanh() },
+    GradientCase("silu", [[2, 5]]) { $0[0].silu() },
+    GradientCase("softplus", [[2, 5]]) { ($0[0] * 4).softplus() },
+    GradientCase("log-sigmoid", [[2, 5]]) { ($0[0] * 4).logSigmoid() },
+    GradientCase("select broadcast", [[2, 3], [3]]) { xs in
+        select(Tensor([1, 0, 1, 0, 0, 1], shape: [2, 3]), xs[0], xs[1])
+    },
+    GradientCase("masked fill", [[2, 3, 3]]) { $0[0].maskedFill(where: Tensor([0, 1, 0, 1, 0, 0, 0, 0, 1], shape: [3, 3]), with: -5) },
+    GradientCase("causal mask then softmax", [[2, 4, 4]]) { $0[0].causallyMasked().softmax() },
+    GradientCase("used twice accumulates", [[3]]) { xs in xs[0] * xs[0] + xs[0] },
+]
+
+let reductionCases: [GradientCase] = [
+    GradientCase("sum axis 1", [[2, 3, 4]]) { $0[0].sum(alongAxes: [1]) },
+    GradientCase("sum axes 0,2", [[2, 3, 4]]) { $0[0].sum(alongAxes: [0, 2]) },
+    GradientCase("sum squeezing -1", [[2, 3, 4]]) { $0[0].sum(squeezingAxes: [-1]) },
+    GradientCase("sum all", [[2, 3]]) { $0[0].sum() },
+    GradientCase("mean axis 0", [[4, 3]]) { $0[0].mean(alongAxes: [0]) },
+    GradientCase("mean all", [[4, 3]]) { $0[0].mean() },
+    GradientCase("max axis 1", [[3, 5, 2]], .distinct) { $0[0].max(alongAxes: [1]) },
+    GradientCase("max all", [[3, 4]], .distinct) { $0[0].max() },
+    GradientCase("min axis 0", [[3, 4]], .distinct) { $0[0].min(alongAxes: [0]) },
+    GradientCase("logsumexp axis -1", [[3, 5]]) { ($0[0] * 3).logSumExp(alongAxes: [-1]) },
+    GradientCase("logsumexp axes 0,1", [[2, 3, 2]]) { $0[0].logSumExp(alongAxes: [0, 1]) },
+    GradientCase("variance axis 1", [[3, 6]]) { $0[0].variance(alongAxes: [1]) },
+    GradientCase("variance unbiased all", [[3, 4]]) { $0[0].variance(unbiased: true) },
+]
+
+let movementCases: [GradientCase] = [
+    GradientCase("reshape", [[2, 6]]) { $0[0].reshaped(to: [3, -1]) * Tensor(rangeFrom: 0, to: 4) },
+    GradientCase("permute", [[2, 3, 4]]) { $0[0].transposed(permutation: [2, 0, 1]) },
+    GradientCase("transpose last two", [[2, 3, 4]]) { $0[0].transposed() },
+    GradientCase("slice axis 1", [[3, 5, 2]]) { $0[0].slice(alongAxis: 1, range: 1..<4) },
+    GradientCase("concatenate axis 1", [[2, 3], [2, 1], [2, 2]]) { concatenate($0, alongAxis: 1) },
+    GradientCase("stack axis 1", [[2, 3], [2, 3]]) { stack($0, alongAxis: 1) },
+    GradientCase("split", [[2, 6]]) { xs in
+        let parts = xs[0].split(sizes: [2, 4], alongAxis: 1)
+        return parts[0].sum(alongAxes: [1]) * parts[1]
+    },
+    GradientCase("gather rows with repeats", [[4, 3]]) { $0[0].gathering(atIndices: [2, 0, 2, 3], alongAxis: 0) },
+    GradientCase("gather axis 1", [[2, 4, 3]]) { $0[0].gathering(atIndices: [3, 1], alongAxis: 1) },
+    GradientCase("take along last axis", [[3, 5]]) { $0[0].gathering(alongAxis: 1, indices: [4, 0, 2]) },
+    GradientCase("expand", [[3, 1]]) { $0[0].expanded(to: [2, 3, 4]) },
+    GradientCase("squeeze and unsqueeze", [[3, 1, 2]]) { $0[0].squeezingShape(at: 1).expandingShape(at: 0) },
+]
+
+let linearAlgebraCases: [GradientCase] = [
+    GradientCase("matmul", [[3, 4], [4, 5]]) { matmul($0[0], $0[1]) },
+    GradientCase("matmul Aᵀ", [[4, 3], [4, 5]]) { matmul($0[0], $0[1], transposeA: true) },
+    GradientCase("matmul Bᵀ", [[3, 4], [5, 4]]) { matmul($0[0], $0[1], transposeB: true) },
+    GradientCase("matmul AᵀBᵀ", [[4, 3], [5, 4]]) { matmul($0[0], $0[1], transposeA: true, transposeB: true) },
+    GradientCase("matmul batched", [[2, 3, 4], [2, 4, 5]]) { matmul($0[0], $0[1]) },
+    GradientCase("matmul batched AᵀBᵀ", [[2, 4, 3], [2, 5, 4]]) { matmul($0[0], $0[1], transposeA: true, transposeB: true) },
+    GradientCase("matmul folded batch x matrix", [[2, 3, 4], [4, 5]]) { matmul($0[0], $0[1]) },
+    GradientCase("matmul batch Aᵀ x matrix", [[2, 4, 3], [4, 5]]) { matmul($0[0], $0[1], transposeA: true) },
+    GradientCase("matmul matrix x batch", [[3, 4], [2, 4, 5]]) { matmul($0[0], $0[1]) },
+    GradientCase("softmax last axis", [[3, 5]]) { ($0[0] * 2).softmax() },
+    GradientCase("softmax axis 0", [[4, 3]]) { $0[0].softmax(alongAxis: 0) },
+    GradientCase("log-softmax last axis", [[3, 5]]) { ($0[0] * 2).logSoftmax() },
+    GradientCase("log-softmax axis 1 of 3", [[2, 4, 3]]) { $0[0].logSoftmax(alongAxis: 1) },
+    GradientCase("conv2d stride 1", [[2, 2, 5, 5], [3, 2, 3, 3], [3]]) { conv2D($0[0], filter: $0[1], bias: $0[2]) },
+    GradientCase("conv2d stride 2 pad 1", [[1, 2, 6, 5], [2, 2, 3, 3]]) { conv2D($0[0], filter: $0[1], stride: 2, padding: 1) },
+    GradientCase("max pool 2x2", [[2, 2, 4, 4]], .distinct) { maxPool2D($0[0], size: 2) },
+    GradientCase("max pool 3 stride 2 pad 1", [[1, 2, 5, 5]], .distinct) { maxPool2D($0[0], size: 3, stride: 2, padding: 1) },
+    GradientCase("average pool 2x2", [[2, 2, 4, 4]]) { averagePool2D($0[0], size: 2) },
+    GradientCase("average pool 3 stride 2 pad 1", [[1, 1, 5, 5]]) { averagePool2D($0[0], size: 3, stride: 2, padding: 1) },
+    GradientCase("dropout (seeded mask)", [[4, 5]]) { xs in
+        var generator = RandomGenerator(seed: 7)
+        return xs[0].dropout(probability: 0.3, generator: &generator)
+    },
+]
+
+@Suite("Finite-difference gradients")
+struct GradientTests {
+    func check(_ c: GradientCase) {
+        let inputs = c.shapes.enumerated().map { makeInput($0.element, c.kind, seed: UInt64(10 + $0.offset)) }
+        let failures = gradientMismatches(inputs, c.f)
+        #expect(failures.isEmpty, "\(c.name): \(failures.prefix(3))")
+    }
+
+    @Test(arguments: elementwiseCases) func elementwise(_ c: GradientCase) { check(c) }
+    @Test(arguments: reductionCases) func reductions(_ c: GradientCase) { check(c) }
+    @Test(arguments: movementCases) func movement(_ c: GradientCase) { check(c) }
+    @Test(arguments: linearAlgebraCases) func linearAlgebra(_ c: GradientCase) { check(c) }
+
+    @Test func checkerCatchesAWrongDerivative() {
+        // `x·0.1 - detached(x·0.1)` is zero in value but has gradient 0.1: the analytic gradient of
+        // this function is off by 0.1 from the numeric one, and the checker must say so.
+        let x = makeInput([4], .any, seed: 3)
+        let wrong = gradientMismatches([x]) { xs in xs[0].exp() + (xs[0] * 0.1 - (xs[0] * 0.1).detached()) }
+        #expect(wrong.count == 4)
+        let right = gradientMismatches([x]) { xs in xs[0].exp() }
+        #expect(right.isEmpty)
+    }
+}
