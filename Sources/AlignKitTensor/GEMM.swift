@@ -12,7 +12,7 @@ import Synchronization
 public enum GEMM {
     /// Which micro-kernel runs the inner loop.
     public enum Path: String, CaseIterable, Sendable {
-        /// AVX-512 12 x 32 kernel.
+        /// AVX-512 14 x 32 kernel.
         case avx512
         /// AVX2 + FMA 6 x 16 kernel.
         case avx2
@@ -53,18 +53,22 @@ public enum GEMM {
         }
     }
 
+    typealias InterleaveFunction = @convention(c) (UnsafePointer<Float>?, Int64, Int64, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void
+
     struct Kernel {
         let mr: Int, nr: Int
         let run: ak_sgemm_kernel_fn
+        /// The packing transpose that goes with this path.
+        let interleave: InterleaveFunction
         /// Blocking: KC (depth), MC (rows of A in L2), NC (columns of B per packed block).
         let kc: Int, mc: Int, nc: Int
     }
 
     static var kernel: Kernel {
         switch path {
-        case .avx512: Kernel(mr: 12, nr: 32, run: ak_sgemm_kernel_avx512_12x32, kc: 256, mc: 12 * 40, nc: 32 * 128)
-        case .avx2: Kernel(mr: 6, nr: 16, run: ak_sgemm_kernel_avx2_6x16, kc: 256, mc: 6 * 80, nc: 16 * 256)
-        case .portable: Kernel(mr: 4, nr: 16, run: ak_sgemm_kernel_portable_4x16, kc: 256, mc: 4 * 64, nc: 16 * 128)
+        case .avx512: Kernel(mr: 14, nr: 32, run: ak_sgemm_kernel_avx512_14x32, interleave: ak_pack_interleave_avx512, kc: 384, mc: 14 * 36, nc: 32 * 128)
+        case .avx2: Kernel(mr: 6, nr: 16, run: ak_sgemm_kernel_avx2_6x16, interleave: ak_pack_interleave, kc: 256, mc: 6 * 80, nc: 16 * 256)
+        case .portable: Kernel(mr: 4, nr: 16, run: ak_sgemm_kernel_portable_4x16, interleave: ak_pack_interleave, kc: 256, mc: 4 * 64, nc: 16 * 128)
         }
     }
 
@@ -132,10 +136,13 @@ public enum GEMM {
         let mr = kernel.mr, nr = kernel.nr
         let kcMax = min(kernel.kc, k)
         let ncMax = min(kernel.nc, (n + nr - 1) / nr * nr)
-        // Row blocks: as large as L2 allows, but at least three per thread when threads share work.
-        let rowsPerThread = (m + 3 * threads - 1) / (3 * threads)
-        let mcMax = threads == 1 ? min(kernel.mc, (m + mr - 1) / mr * mr)
-                                 : min(kernel.mc, max(mr, (rowsPerThread + mr - 1) / mr * mr))
+        // Row blocks as large as L2 allows (a B micro-panel serves many micro-kernel calls); with
+        // several threads, their count is rounded up to a multiple of the thread count, and
+        // column chunks make at least two tasks per thread when rows alone do not.
+        var rowBlocks = (m + kernel.mc - 1) / kernel.mc
+        if threads > 1 { rowBlocks = (rowBlocks + threads - 1) / threads * threads }
+        let mcMax = min(kernel.mc, ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr)
+        rowBlocks = (m + mcMax - 1) / mcMax
         let packB = CachingAllocator.shared.allocate(floatCount: ncMax * kcMax)
         let packA = CachingAllocator.shared.allocate(floatCount: threads * mcMax * kcMax)
         defer {
@@ -158,18 +165,17 @@ public enum GEMM {
                     let p0 = panels * task / packTasks, p1 = panels * (task + 1) / packTasks
                     guard p1 > p0 else { return }
                     let cols = min(nc, p1 * nr) - p0 * nr
-                    packPanelsB(transposeB, b, ldb, row: pc, column: jc + p0 * nr, kc: kc, nc: cols, nr: nr,
+                    packPanelsB(kernel.interleave, transposeB, b, ldb, row: pc, column: jc + p0 * nr, kc: kc, nc: cols, nr: nr,
                                 into: packB + p0 * nr * kc)
                 }
-                let rowBlocks = (m + mcMax - 1) / mcMax
-                let columnChunks = min(panels, max(1, (2 * threads + rowBlocks - 1) / rowBlocks))
+                let columnChunks = threads == 1 ? 1 : min(panels, max(1, (2 * threads + rowBlocks - 1) / rowBlocks))
                 Parallel.forEachWithThread(rowBlocks * columnChunks, maxThreads: threads) { task, thread in
                     let (a, _, c, packA, packB) = shared.value
                     let ic = (task / columnChunks) * mcMax
                     let chunk = task % columnChunks
                     let mc = min(mcMax, m - ic)
                     let myPackA = packA + thread * mcMax * kcMax
-                    packPanelsA(transposeA, a, lda, row: ic, column: pc, mc: mc, kc: kc, mr: mr, into: myPackA)
+                    packPanelsA(kernel.interleave, transposeA, a, lda, row: ic, column: pc, mc: mc, kc: kc, mr: mr, into: myPackA)
                     let q0 = panels * chunk / columnChunks, q1 = panels * (chunk + 1) / columnChunks
                     for panel in q0..<q1 {
                         let jr = panel * nr
@@ -190,57 +196,34 @@ public enum GEMM {
 
     /// Packs rows row..<row+mc, columns column..<column+kc of op(A) into MR-tall panels:
     /// panel r holds kc steps of MR values (rows past mc are zero).
-    @inline(__always)
-    static func packPanelsA(_ transposed: Bool, _ a: UnsafePointer<Float>, _ lda: Int, row: Int, column: Int,
+    static func packPanelsA(_ interleave: InterleaveFunction, _ transposed: Bool, _ a: UnsafePointer<Float>, _ lda: Int, row: Int, column: Int,
                             mc: Int, kc: Int, mr: Int, into dst: UnsafeMutablePointer<Float>) {
-        var out = dst
         var i0 = 0
         while i0 < mc {
             let rows = min(mr, mc - i0)
-            if transposed {
-                // op(A)(i, p) = a[p * lda + i]: each k step is a contiguous run of rows.
-                for p in 0..<kc {
-                    let src = a + (column + p) * lda + row + i0
-                    for ii in 0..<rows { out[p * mr + ii] = src[ii] }
-                    for ii in rows..<mr { out[p * mr + ii] = 0 }
-                }
-            } else {
-                for ii in 0..<rows {
-                    let src = a + (row + i0 + ii) * lda + column
-                    for p in 0..<kc { out[p * mr + ii] = src[p] }
-                }
-                if rows < mr { for p in 0..<kc { for ii in rows..<mr { out[p * mr + ii] = 0 } } }
+            let out = dst + i0 * kc
+            if transposed {  // op(A)(i, p) = a[p * lda + i]: each k step is a contiguous run of rows
+                ak_pack_copy(a + column * lda + row + i0, Int64(lda), Int64(rows), Int64(kc), Int64(mr), out)
+            } else {         // op(A)(i, p) = a[i * lda + p]: rows are contiguous in k
+                interleave(a + (row + i0) * lda + column, Int64(lda), Int64(rows), Int64(kc), Int64(mr), out)
             }
-            out += kc * mr
             i0 += mr
         }
     }
 
     /// Packs rows row..<row+kc, columns column..<column+nc of op(B) into NR-wide panels:
     /// panel s holds kc steps of NR values (columns past nc are zero).
-    @inline(__always)
-    static func packPanelsB(_ transposed: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, row: Int, column: Int,
+    static func packPanelsB(_ interleave: InterleaveFunction, _ transposed: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, row: Int, column: Int,
                             kc: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
-        var out = dst
         var j0 = 0
         while j0 < nc {
             let cols = min(nr, nc - j0)
-            if transposed {
-                // op(B)(p, j) = b[j * ldb + p].
-                for jj in 0..<cols {
-                    let src = b + (column + j0 + jj) * ldb + row
-                    for p in 0..<kc { out[p * nr + jj] = src[p] }
-                }
-                if cols < nr { for p in 0..<kc { for jj in cols..<nr { out[p * nr + jj] = 0 } } }
+            let out = dst + j0 * kc
+            if transposed {  // op(B)(p, j) = b[j * ldb + p]
+                interleave(b + (column + j0) * ldb + row, Int64(ldb), Int64(cols), Int64(kc), Int64(nr), out)
             } else {
-                for p in 0..<kc {
-                    let src = b + (row + p) * ldb + column + j0
-                    let o = out + p * nr
-                    o.update(from: src, count: cols)
-                    if cols < nr { (o + cols).update(repeating: 0, count: nr - cols) }
-                }
+                ak_pack_copy(b + row * ldb + column + j0, Int64(ldb), Int64(cols), Int64(kc), Int64(nr), out)
             }
-            out += kc * nr
             j0 += nr
         }
     }

@@ -1,5 +1,6 @@
 // A persistent pool of worker threads for the kernels' parallel loops. Workers spin briefly
 // after a job (back-to-back kernels start in microseconds), then sleep on a condition variable.
+import CAlignKitKernels
 import Synchronization
 
 #if canImport(Glibc)
@@ -47,6 +48,14 @@ final class ThreadPool: @unchecked Sendable {
                 started += 1
             }
         }
+    }
+
+    /// Keeps worker i on core i (the submitting thread is left where the scheduler puts it), so
+    /// that the scheduler does not stack two compute-bound workers on one core.
+    private func pinToCore(_ core: Int) {
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        guard cores > 1 else { return }
+        _ = ak_pin_current_thread(Int32(core % cores))
     }
 
     private final class WorkerContext {
@@ -97,6 +106,7 @@ final class ThreadPool: @unchecked Sendable {
     }
 
     private func workerLoop(index: Int) {
+        pinToCore(index + 1)
         var seen = 0
         while true {
             // Spin a little for the next job, then sleep.
@@ -124,3 +134,4 @@ final class ThreadPool: @unchecked Sendable {
         if let body { runTasks(body, count: count, thread: thread) }
     }
 }
+

@@ -1,4 +1,5 @@
 // Runtime CPU feature detection for kernel dispatch (GCC/Clang __builtin_cpu_supports).
+#define _GNU_SOURCE 1
 #include "CAlignKitKernels.h"
 
 int ak_cpu_features(void) {
@@ -12,3 +13,15 @@ int ak_cpu_features(void) {
 #endif
     return features;
 }
+
+#if defined(__linux__)
+#include <sched.h>
+int ak_pin_current_thread(int core) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(core, &set);
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+#else
+int ak_pin_current_thread(int core) { (void)core; return -1; }
+#endif

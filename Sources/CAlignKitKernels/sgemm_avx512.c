@@ -1,4 +1,4 @@
-// AVX-512 SGEMM micro-kernel, 12 x 32: 24 zmm accumulators, two B vectors and an embedded
+// AVX-512 SGEMM micro-kernel, 14 x 32: 28 zmm accumulators, two B vectors and an embedded
 // broadcast of A per row and k step (Goto & van de Geijn, "Anatomy of High-Performance GEMM").
 // Accumulators are named variables (not an array) so that they stay in registers.
 #include "CAlignKitKernels.h"
@@ -6,10 +6,10 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define MR 12
+#define MR 14
 #define NR 32
 
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 #define DECLARE(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
 #define STEP(i) { __m512 ai = _mm512_set1_ps(a[i]); \
     c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a); c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b); }
@@ -25,7 +25,7 @@
     _mm_prefetch((const char *)(c + (i) * ldc + 16), _MM_HINT_T0);
 
 __attribute__((target("avx512f")))
-void ak_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c,
+void ak_sgemm_kernel_avx512_14x32(int64_t kc, const float *a, const float *b, float *c,
                                   int64_t ldc, int64_t mr, int64_t nr, int beta) {
     ROWS(DECLARE)
     if (mr == MR) { ROWS(PREFETCH_C) }
@@ -58,7 +58,7 @@ void ak_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, fl
 }
 
 #else
-void ak_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c,
+void ak_sgemm_kernel_avx512_14x32(int64_t kc, const float *a, const float *b, float *c,
                                   int64_t ldc, int64_t mr, int64_t nr, int beta) {
     (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)mr; (void)nr; (void)beta;
 }

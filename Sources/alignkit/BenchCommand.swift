@@ -17,7 +17,8 @@ struct GEMMBench: ParsableCommand {
     @Option(help: "Comma-separated MxKxN shapes.") var shapes: String = GEMMBench.defaultShapes
     @Option(help: "Comma-separated thread counts.") var threads: String = "1,2"
     @Option(help: "Kernel path: avx512, avx2 or portable (default: fastest supported).") var path: String?
-    @Option(help: "Seconds to measure each case.") var seconds: Double = 1.0
+    @Option(help: "Seconds per measurement round.") var seconds: Double = 0.3
+    @Option(help: "Alternating rounds per case (AlignKit, PyTorch, AlignKit, ...); the median is reported.") var rounds: Int = 5
     @Option(help: "Also run PyTorch's torch.matmul with this Python (default: .venv-bench/bin/python if present; 'none' to skip).")
     var python: String?
 
@@ -38,19 +39,24 @@ struct GEMMBench: ParsableCommand {
             return t
         }
         let reference = TorchReference(python: python)
-        print("GEMM path: \(GEMM.path.rawValue); PyTorch: \(reference.map { "\($0.python)" } ?? "not found (run scripts/setup-torch.sh)")")
+        print("GEMM path: \(GEMM.path.rawValue); PyTorch: \(reference.map { "\($0.version) (\($0.python))" } ?? "not found (run scripts/setup-torch.sh)")")
+        print("Median of \(rounds) alternating rounds of \(seconds) s each; GFLOP/s = 2MNK / median time.")
         print("shape (MxKxN)    threads  AlignKit GFLOP/s  PyTorch GFLOP/s  ratio")
         var ratios: [Double] = []
         for (m, k, n) in parsedShapes {
             for t in threadCounts {
-                Parallel.threadCount = t
-                let ours = GEMMBenchmark.measure(m: m, k: k, n: n, seconds: seconds)
-                let theirs = reference?.gemm(shape: "\(m)x\(k)x\(n)", threads: t, seconds: seconds)
+                var ours: [Double] = [], theirs: [Double] = []
+                for _ in 0..<rounds {
+                    Parallel.threadCount = t
+                    ours.append(GEMMBenchmark.measure(m: m, k: k, n: n, seconds: seconds))
+                    if let value = reference?.gemm(m: m, k: k, n: n, threads: t, seconds: seconds) { theirs.append(value) }
+                }
                 let shape = "\(m)x\(k)x\(n)".padding(toLength: 16, withPad: " ", startingAt: 0)
-                var line = shape + String(format: " %7d  %16.1f", t, ours)
-                if let theirs {
-                    line += String(format: "  %15.1f  %5.2f", theirs, ours / theirs)
-                    if t == threadCounts.max() { ratios.append(ours / theirs) }
+                var line = shape + String(format: " %7d  %16.1f", t, median(ours))
+                if !theirs.isEmpty {
+                    let ratio = median(ours) / median(theirs)
+                    line += String(format: "  %15.1f  %5.2f", median(theirs), ratio)
+                    if t == threadCounts.max() { ratios.append(ratio) }
                 }
                 print(line)
             }
@@ -60,6 +66,8 @@ struct GEMMBench: ParsableCommand {
             print(String(format: "ratio at %d threads: min %.2f, geometric mean %.2f", threadCounts.max()!, ratios.min()!, geometricMean))
         }
     }
+
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 }
 
 /// Times C = A B on random matrices and returns GFLOP/s (median of repeated runs).
@@ -84,38 +92,51 @@ enum GEMMBenchmark {
     }
 }
 
-/// Runs the PyTorch reference scripts in `benchmarks/` with a Python that has torch.
-struct TorchReference {
+/// A PyTorch process serving `benchmarks/torch_gemm.py` requests over a pipe.
+final class TorchReference {
     let python: String
+    let version: String
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private var buffer = Data()
 
     /// nil when no Python with torch is found (or `python` is "none").
     init?(python requested: String?) {
         if requested == "none" { return nil }
         let candidate = requested ?? ".venv-bench/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: candidate) else { return nil }
+        guard FileManager.default.isExecutableFile(atPath: candidate),
+              FileManager.default.fileExists(atPath: "benchmarks/torch_gemm.py") else { return nil }
         python = candidate
-        guard run(["-c", "import torch"]) != nil else { return nil }
-    }
-
-    func gemm(shape: String, threads: Int, seconds: Double) -> Double? {
-        guard let output = run(["benchmarks/torch_gemm.py", "--shape", shape, "--threads", "\(threads)", "--seconds", "\(seconds)"]),
-              let data = output.split(separator: "\n").last.map({ Data($0.utf8) }),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return object["gflops"] as? Double
-    }
-
-    /// Standard output of the Python with `arguments`, or nil when it fails.
-    private func run(_ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
+        process.executableURL = URL(fileURLWithPath: candidate)
+        process.arguments = ["benchmarks/torch_gemm.py"]
+        process.standardInput = input
+        process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        guard let hello = Self.readObject(output.fileHandleForReading, &buffer), let v = hello["torch"] as? String else { return nil }
+        version = v
+    }
+
+    deinit {
+        try? input.fileHandleForWriting.close()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self)
+    }
+
+    func gemm(m: Int, k: Int, n: Int, threads: Int, seconds: Double) -> Double? {
+        input.fileHandleForWriting.write(Data("\(m) \(k) \(n) \(threads) \(seconds)\n".utf8))
+        return Self.readObject(output.fileHandleForReading, &buffer)?["gflops"] as? Double
+    }
+
+    private static func readObject(_ handle: FileHandle, _ buffer: inout Data) -> [String: Any]? {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[buffer.startIndex..<newline]
+                buffer = Data(buffer[(newline + 1)...])
+                return (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any]
+            }
+            let chunk = handle.availableData
+            if chunk.isEmpty { return nil }
+            buffer.append(chunk)
+        }
     }
 }

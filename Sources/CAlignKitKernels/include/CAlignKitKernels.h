@@ -20,6 +20,10 @@ enum {
 /// The features this CPU supports (a mask of AK_CPU_* bits); 0 on non-x86 machines.
 int ak_cpu_features(void);
 
+/// Restricts the calling thread to one core (Linux; elsewhere a no-op returning -1). Returns 0 on success.
+/// Not SIMD, but the Swift Glibc module does not expose sched_setaffinity (it needs _GNU_SOURCE).
+int ak_pin_current_thread(int core);
+
 /// One GEMM micro-kernel: for a packed A panel (kc steps of MR floats, rows zero-padded) and a
 /// packed B panel (kc steps of NR floats, columns zero-padded), computes the MR x NR product and
 /// writes the first `mr` rows and `nr` columns to C (row stride ldc): C = beta * C + A * B,
@@ -27,8 +31,8 @@ int ak_cpu_features(void);
 typedef void (*ak_sgemm_kernel_fn)(int64_t kc, const float *a, const float *b, float *c,
                                    int64_t ldc, int64_t mr, int64_t nr, int beta);
 
-/// AVX-512 kernel, MR = 12, NR = 32. Call only when AK_CPU_AVX512F is set.
-void ak_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c,
+/// AVX-512 kernel, MR = 14, NR = 32. Call only when AK_CPU_AVX512F is set.
+void ak_sgemm_kernel_avx512_14x32(int64_t kc, const float *a, const float *b, float *c,
                                   int64_t ldc, int64_t mr, int64_t nr, int beta);
 /// AVX2 + FMA kernel, MR = 6, NR = 16. Call only when AK_CPU_AVX2_FMA is set.
 void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
@@ -36,6 +40,15 @@ void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float
 /// Portable C kernel, MR = 4, NR = 16, for any CPU.
 void ak_sgemm_kernel_portable_4x16(int64_t kc, const float *a, const float *b, float *c,
                                    int64_t ldc, int64_t mr, int64_t nr, int beta);
+
+/// Packs `rows` (≤ width) rows of `count` contiguous values, row stride ld, into panel layout:
+/// dst[p * width + r] = src[r * ld + p], zero for r ≥ rows.
+void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
+/// The same as ak_pack_interleave with AVX-512 16 x 16 transposes. Call only when AK_CPU_AVX512F is set.
+void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
+/// Packs `count` rows of `columns` (≤ width) contiguous values, row stride ld:
+/// dst[p * width + j] = src[p * ld + j], zero for j ≥ columns.
+void ak_pack_copy(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
 
 #ifdef __cplusplus
 }

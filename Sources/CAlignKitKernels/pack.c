@@ -1,0 +1,56 @@
+// GEMM packing: copies a block of a matrix into the panel layout the micro-kernels read
+// (for each k step, `width` consecutive values), zero-padding the last partial panel.
+#include "CAlignKitKernels.h"
+#include <string.h>
+
+// Interleave: dst[p * W + r] = src[r * ld + p] for r < rows, else 0 (a transpose into panels).
+#define INTERLEAVE(W) \
+static void interleave_##W(const float *src, int64_t ld, int64_t rows, int64_t count, float *dst) { \
+    if (rows == W) { \
+        const float *row[W]; \
+        for (int r = 0; r < W; r++) row[r] = src + r * ld; \
+        int64_t p = 0; \
+        for (; p + 4 <= count; p += 4) { \
+            for (int q = 0; q < 4; q++) { \
+                _Pragma("clang loop unroll(full)") \
+                for (int r = 0; r < W; r++) dst[(p + q) * W + r] = row[r][p + q]; \
+            } \
+        } \
+        for (; p < count; p++) { \
+            _Pragma("clang loop unroll(full)") \
+            for (int r = 0; r < W; r++) dst[p * W + r] = row[r][p]; \
+        } \
+        return; \
+    } \
+    for (int64_t p = 0; p < count; p++) { \
+        for (int64_t r = 0; r < rows; r++) dst[p * W + r] = src[r * ld + p]; \
+        for (int64_t r = rows; r < W; r++) dst[p * W + r] = 0.0f; \
+    } \
+}
+INTERLEAVE(4) INTERLEAVE(6) INTERLEAVE(12) INTERLEAVE(14) INTERLEAVE(16) INTERLEAVE(32)
+
+static void interleave_any(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst) {
+    for (int64_t p = 0; p < count; p++) {
+        for (int64_t r = 0; r < rows; r++) dst[p * width + r] = src[r * ld + p];
+        for (int64_t r = rows; r < width; r++) dst[p * width + r] = 0.0f;
+    }
+}
+
+void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst) {
+    switch (width) {
+    case 4: interleave_4(src, ld, rows, count, dst); break;
+    case 6: interleave_6(src, ld, rows, count, dst); break;
+    case 12: interleave_12(src, ld, rows, count, dst); break;
+    case 14: interleave_14(src, ld, rows, count, dst); break;
+    case 16: interleave_16(src, ld, rows, count, dst); break;
+    case 32: interleave_32(src, ld, rows, count, dst); break;
+    default: interleave_any(src, ld, rows, count, width, dst); break;
+    }
+}
+
+void ak_pack_copy(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
+    for (int64_t p = 0; p < count; p++) {
+        memcpy(dst + p * width, src + p * ld, (size_t)columns * sizeof(float));
+        if (columns < width) memset(dst + p * width + columns, 0, (size_t)(width - columns) * sizeof(float));
+    }
+}
