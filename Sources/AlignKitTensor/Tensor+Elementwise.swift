@@ -1,4 +1,6 @@
 // Elementwise operations, each beside its vector–Jacobian product.
+import CAlignKitKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -117,6 +119,14 @@ extension Tensor {
         return y.recorded(from: [x]) { g, _ in [pullback(x, y, g)] }
     }
 
+    /// Applies a vectorized kernel and records `pullback(x, y, g) -> dx`.
+    func unary(vectorized f: (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int64) -> Void,
+               pullback: @escaping (_ x: Tensor, _ y: Tensor, _ g: Tensor) -> Tensor) -> Tensor {
+        let x = self
+        let y = mapped(vectorized: f)
+        return y.recorded(from: [x]) { g, _ in [pullback(x, y, g)] }
+    }
+
     /// `self + s`.
     public func addingScalar(_ s: Float) -> Tensor { unary({ $0 + s }) { _, _, g in g } }
     /// `self * s`.
@@ -124,9 +134,9 @@ extension Tensor {
     /// `-self`.
     public func negated() -> Tensor { unary({ -$0 }) { _, _, g in g.mapped { -$0 } } }
     /// eˣ. d = g y.
-    public func exp() -> Tensor { unary(expf) { _, y, g in Tensor.zipped(g, y, *) } }
+    public func exp() -> Tensor { unary(vectorized: ak_vexp) { _, y, g in Tensor.zipped(g, y, *) } }
     /// ln x. d = g / x.
-    public func log() -> Tensor { unary(logf) { x, _, g in Tensor.zipped(g, x, /) } }
+    public func log() -> Tensor { unary(vectorized: ak_vlog) { x, _, g in Tensor.zipped(g, x, /) } }
     /// √x. d = g / (2 y).
     public func squareRoot() -> Tensor { unary(sqrtf) { _, y, g in Tensor.zipped(g, y) { $0 / (2 * $1) } } }
     /// |x|. d = g sign(x) (0 at 0).
@@ -142,9 +152,9 @@ extension Tensor {
     }
 
     /// σ(x) = 1 / (1 + e⁻ˣ), stable for large |x|. d = g y (1 - y).
-    public func sigmoid() -> Tensor { unary(Tensor.sigmoid) { _, y, g in Tensor.zipped(g, y) { $0 * $1 * (1 - $1) } } }
+    public func sigmoid() -> Tensor { unary(vectorized: ak_vsigmoid) { _, y, g in Tensor.zipped(g, y) { $0 * $1 * (1 - $1) } } }
     /// tanh x. d = g (1 - y²).
-    public func tanh() -> Tensor { unary(tanhf) { _, y, g in Tensor.zipped(g, y) { $0 * (1 - $1 * $1) } } }
+    public func tanh() -> Tensor { unary(vectorized: ak_vtanh) { _, y, g in Tensor.zipped(g, y) { $0 * (1 - $1 * $1) } } }
     /// max(x, 0). d = g where x > 0.
     public func relu() -> Tensor { unary({ Swift.max($0, 0) }) { x, _, g in Tensor.zipped(g, x) { $1 > 0 ? $0 : 0 } } }
     /// x σ(x) (SiLU, swish). d = g (σ + x σ (1 - σ)).

@@ -1,4 +1,6 @@
 // Elementwise loops shared by the operations: map, zip, broadcast reads; parallel when large.
+import CAlignKitKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -13,6 +15,16 @@ extension Tensor {
         let x = pointer, y = result.pointer
         Parallel.forChunks(scalarCount) { range in
             for i in range { y[i] = f(x[i]) }
+        }
+        return result
+    }
+
+    /// A vectorized array function (from CAlignKitKernels) applied to every element, in parallel chunks.
+    func mapped(vectorized f: (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int64) -> Void) -> Tensor {
+        let result = Tensor(uninitializedShape: shape)
+        let x = UncheckedSendable(pointer), y = UncheckedSendable(result.pointer)
+        Parallel.forChunks(scalarCount) { range in
+            f(x.value + range.lowerBound, y.value + range.lowerBound, Int64(range.count))
         }
         return result
     }
@@ -93,17 +105,11 @@ extension Tensor {
         let result = Tensor(uninitializedShape: shape)
         let py = result.pointer
         if shape == a.shape, let (period, repeatEach) = repetition(of: b.shape, in: shape) {
-            let pa = a.pointer, pb = b.pointer
-            Parallel.forChunks(result.scalarCount) { range in
-                for i in range { py[i] = f(pa[i], pb[(i / repeatEach) % period]) }
-            }
+            repeating(full: a.pointer, small: b.pointer, period: period, repeatEach: repeatEach, count: result.scalarCount, into: py) { f($0, $1) }
             return result
         }
         if shape == b.shape, let (period, repeatEach) = repetition(of: a.shape, in: shape) {
-            let pa = a.pointer, pb = b.pointer
-            Parallel.forChunks(result.scalarCount) { range in
-                for i in range { py[i] = f(pa[(i / repeatEach) % period], pb[i]) }
-            }
+            repeating(full: b.pointer, small: a.pointer, period: period, repeatEach: repeatEach, count: result.scalarCount, into: py) { f($1, $0) }
             return result
         }
         let ea = a.broadcastCopy(to: shape), eb = b.broadcastCopy(to: shape)
@@ -112,6 +118,28 @@ extension Tensor {
             for i in range { py[i] = f(pa[i], pb[i]) }
         }
         return result
+    }
+
+    /// y[i] = f(full[i], small[(i / repeatEach) % period]) as three nested loops (no division):
+    /// blocks of `period · repeatEach` elements, each running through `small` once.
+    @inline(__always)
+    static func repeating(full: UnsafeMutablePointer<Float>, small: UnsafeMutablePointer<Float>, period: Int, repeatEach: Int,
+                          count: Int, into y: UnsafeMutablePointer<Float>, _ f: (Float, Float) -> Float) {
+        let block = period * repeatEach
+        let blocks = count / block
+        Parallel.forChunks(blocks, grain: Swift.max(1, (1 << 15) / Swift.max(block, 1))) { range in
+            for o in range {
+                let base = o * block
+                if repeatEach == 1 {
+                    for p in 0..<period { y[base + p] = f(full[base + p], small[p]) }
+                } else {
+                    for p in 0..<period {
+                        let s = small[p], start = base + p * repeatEach
+                        for e in start..<(start + repeatEach) { y[e] = f(full[e], s) }
+                    }
+                }
+            }
+        }
     }
 
     /// When `small` broadcast to `full` reads element `(i / repeatEach) % period` for flat index i

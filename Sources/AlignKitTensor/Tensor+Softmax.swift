@@ -1,6 +1,8 @@
 // Softmax and log-softmax along an axis, stable (max subtracted), fused forward and backward.
 //   softmax:     y = e^(x - m) / Σ e^(x - m);   dx = y ⊙ (g - Σ g ⊙ y)
 //   log-softmax: y = x - m - log Σ e^(x - m);   dx = g - softmax(x) ⊙ Σ g
+import CAlignKitKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -46,8 +48,7 @@ extension Tensor {
             var m = -Float.infinity
             for i in 0..<n { m = Swift.max(m, x[i]) }
             if !m.isFinite { m = 0 }
-            var s: Float = 0
-            for i in 0..<n { let e = expf(x[i] - m); out[i] = e; s += e }
+            let s = ak_vexp_shifted_sum(x, m, out, Int64(n))
             let inv = 1 / s
             for i in 0..<n { out[i] *= inv }
         }
@@ -68,8 +69,7 @@ extension Tensor {
             var m = -Float.infinity
             for i in 0..<n { m = Swift.max(m, x[i]) }
             if !m.isFinite { m = 0 }
-            var s: Float = 0
-            for i in 0..<n { s += expf(x[i] - m) }
+            let s = ak_vexp_shifted_sum(x, m, out, Int64(n))  // out is scratch here
             let shift = m + logf(s)
             for i in 0..<n { out[i] = x[i] - shift }
         }
@@ -78,7 +78,8 @@ extension Tensor {
                 let g = rows[0], y = rows[1]
                 var total: Float = 0
                 for i in 0..<n { total += g[i] }
-                for i in 0..<n { out[i] = g[i] - expf(y[i]) * total }
+                ak_vexp(y, out, Int64(n))
+                for i in 0..<n { out[i] = g[i] - out[i] * total }
             }]
         }
     }

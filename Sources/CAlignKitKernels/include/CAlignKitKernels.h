@@ -50,6 +50,17 @@ void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64
 /// dst[p * width + j] = src[p * ld + j], zero for j ≥ columns.
 void ak_pack_copy(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
 
+/// y[i] = e^x[i] (Cephes polynomial; exact 0 below -87.34, inf above 88.38, NaN kept).
+void ak_vexp(const float *x, float *y, int64_t n);
+/// y[i] = ln x[i] (-inf at 0, NaN below 0, subnormals handled).
+void ak_vlog(const float *x, float *y, int64_t n);
+/// y[i] = tanh x[i].
+void ak_vtanh(const float *x, float *y, int64_t n);
+/// y[i] = 1 / (1 + e^-x[i]).
+void ak_vsigmoid(const float *x, float *y, int64_t n);
+/// y[i] = e^(x[i] - shift); returns Σ y[i].
+float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif
