@@ -66,7 +66,7 @@ public enum GEMM {
 
     static var kernel: Kernel {
         switch path {
-        case .avx512: Kernel(mr: 14, nr: 32, run: ak_sgemm_kernel_avx512_14x32, interleave: ak_pack_interleave_avx512, kc: 384, mc: 14 * 36, nc: 32 * 128)
+        case .avx512: Kernel(mr: 14, nr: 32, run: ak_sgemm_kernel_avx512_14x32, interleave: ak_pack_interleave_avx512, kc: 384, mc: 14 * 36, nc: 32 * 32)
         case .avx2: Kernel(mr: 6, nr: 16, run: ak_sgemm_kernel_avx2_6x16, interleave: ak_pack_interleave, kc: 256, mc: 6 * 80, nc: 16 * 256)
         case .portable: Kernel(mr: 4, nr: 16, run: ak_sgemm_kernel_portable_4x16, interleave: ak_pack_interleave, kc: 256, mc: 4 * 64, nc: 16 * 128)
         }
@@ -121,9 +121,10 @@ public enum GEMM {
         }
     }
 
-    /// One product. With several threads, each KC x NC block of B is packed once (in parallel)
-    /// and shared; row blocks of A (and, when there are few, column chunks of B) are tasks that
-    /// go to whichever thread is free, each packing A into its own buffer.
+    /// One product. For each KC-deep slice, all of A's rows and all of B's columns are packed
+    /// once into shared buffers (panels split among the threads), then tiles of MC rows x NC
+    /// columns go to whichever thread is free. In a tile, each A micro-panel (MR x KC) stays in
+    /// L1 while the tile's B panels (KC x NC, sized for L2) stream past it.
     static func product(
         _ kernel: Kernel, _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -135,62 +136,68 @@ public enum GEMM {
         }
         let mr = kernel.mr, nr = kernel.nr
         let kcMax = min(kernel.kc, k)
-        let ncMax = min(kernel.nc, (n + nr - 1) / nr * nr)
-        // Row blocks as large as L2 allows (a B micro-panel serves many micro-kernel calls); with
-        // several threads, their count is rounded up to a multiple of the thread count, and
-        // column chunks make at least two tasks per thread when rows alone do not.
+        let aPanels = (m + mr - 1) / mr, bPanels = (n + nr - 1) / nr
+        // Tiles: rows in blocks of at most MC, columns in blocks of at most NC; with several
+        // threads, at least two tiles per thread (row blocks rounded to a multiple of threads).
         var rowBlocks = (m + kernel.mc - 1) / kernel.mc
-        if threads > 1 { rowBlocks = (rowBlocks + threads - 1) / threads * threads }
-        let mcMax = min(kernel.mc, ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr)
-        rowBlocks = (m + mcMax - 1) / mcMax
-        let packB = CachingAllocator.shared.allocate(floatCount: ncMax * kcMax)
-        let packA = CachingAllocator.shared.allocate(floatCount: threads * mcMax * kcMax)
+        var columnBlocks = (n + kernel.nc - 1) / kernel.nc
+        if threads > 1 {
+            rowBlocks = min(aPanels, (rowBlocks + threads - 1) / threads * threads)
+            if rowBlocks * columnBlocks < 2 * threads {
+                columnBlocks = min(bPanels, (2 * threads + rowBlocks - 1) / rowBlocks)
+            }
+        }
+        let rowsPerBlock = (aPanels + rowBlocks - 1) / rowBlocks * mr
+        let columnsPerBlock = (bPanels + columnBlocks - 1) / columnBlocks * nr
+        rowBlocks = (m + rowsPerBlock - 1) / rowsPerBlock
+        columnBlocks = (n + columnsPerBlock - 1) / columnsPerBlock
+
+        let packA = CachingAllocator.shared.allocate(floatCount: aPanels * mr * kcMax)
+        let packB = CachingAllocator.shared.allocate(floatCount: bPanels * nr * kcMax)
         defer {
-            CachingAllocator.shared.deallocate(packB, floatCount: ncMax * kcMax)
-            CachingAllocator.shared.deallocate(packA, floatCount: threads * mcMax * kcMax)
+            CachingAllocator.shared.deallocate(packA, floatCount: aPanels * mr * kcMax)
+            CachingAllocator.shared.deallocate(packB, floatCount: bPanels * nr * kcMax)
         }
         let shared = UncheckedSendable((a, b, c, packA, packB))
-        var jc = 0
-        while jc < n {
-            let nc = min(ncMax, n - jc)
-            var pc = 0
-            while pc < k {
-                let kc = min(kcMax, k - pc)
-                let beta: Int32 = (pc > 0 || accumulate) ? 1 : 0
-                let panels = (nc + nr - 1) / nr
-                // Pack B's block, panels split among the threads.
-                let packTasks = min(threads, panels)
-                Parallel.forEach(packTasks, maxThreads: threads) { task in
-                    let (_, b, _, _, packB) = shared.value
-                    let p0 = panels * task / packTasks, p1 = panels * (task + 1) / packTasks
+        let aTasks = min(aPanels, 2 * threads), bTasks = min(bPanels, 2 * threads)
+        var pc = 0
+        while pc < k {
+            let kc = min(kcMax, k - pc)
+            let beta: Int32 = (pc > 0 || accumulate) ? 1 : 0
+            // Pack this slice of A and B, panels split into tasks.
+            Parallel.forEach(aTasks + bTasks, maxThreads: threads) { task in
+                let (a, b, _, packA, packB) = shared.value
+                if task < aTasks {
+                    let p0 = aPanels * task / aTasks, p1 = aPanels * (task + 1) / aTasks
                     guard p1 > p0 else { return }
-                    let cols = min(nc, p1 * nr) - p0 * nr
-                    packPanelsB(kernel.interleave, transposeB, b, ldb, row: pc, column: jc + p0 * nr, kc: kc, nc: cols, nr: nr,
-                                into: packB + p0 * nr * kc)
+                    packPanelsA(kernel.interleave, transposeA, a, lda, row: p0 * mr, column: pc,
+                                mc: min(m, p1 * mr) - p0 * mr, kc: kc, mr: mr, into: packA + p0 * mr * kc)
+                } else {
+                    let t = task - aTasks
+                    let p0 = bPanels * t / bTasks, p1 = bPanels * (t + 1) / bTasks
+                    guard p1 > p0 else { return }
+                    packPanelsB(kernel.interleave, transposeB, b, ldb, row: pc, column: p0 * nr,
+                                kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc)
                 }
-                let columnChunks = threads == 1 ? 1 : min(panels, max(1, (2 * threads + rowBlocks - 1) / rowBlocks))
-                Parallel.forEachWithThread(rowBlocks * columnChunks, maxThreads: threads) { task, thread in
-                    let (a, _, c, packA, packB) = shared.value
-                    let ic = (task / columnChunks) * mcMax
-                    let chunk = task % columnChunks
-                    let mc = min(mcMax, m - ic)
-                    let myPackA = packA + thread * mcMax * kcMax
-                    packPanelsA(kernel.interleave, transposeA, a, lda, row: ic, column: pc, mc: mc, kc: kc, mr: mr, into: myPackA)
-                    let q0 = panels * chunk / columnChunks, q1 = panels * (chunk + 1) / columnChunks
-                    for panel in q0..<q1 {
-                        let jr = panel * nr
-                        let bPanel = packB + jr * kc
-                        var ir = 0
-                        while ir < mc {
-                            kernel.run(Int64(kc), myPackA + ir * kc, bPanel, c + (ic + ir) * ldc + jc + jr, Int64(ldc),
-                                       Int64(min(mr, mc - ir)), Int64(min(nr, nc - jr)), beta)
-                            ir += mr
-                        }
-                    }
-                }
-                pc += kc
             }
-            jc += nc
+            Parallel.forEach(rowBlocks * columnBlocks, maxThreads: threads) { task in
+                let (_, _, c, packA, packB) = shared.value
+                let i0 = (task / columnBlocks) * rowsPerBlock, i1 = min(m, i0 + rowsPerBlock)
+                let j0 = (task % columnBlocks) * columnsPerBlock, j1 = min(n, j0 + columnsPerBlock)
+                var ir = i0
+                while ir < i1 {
+                    let aPanel = packA + ir * kc
+                    let rows = Int64(min(mr, m - ir))
+                    var jr = j0
+                    while jr < j1 {
+                        kernel.run(Int64(kc), aPanel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
+                                   rows, Int64(min(nr, n - jr)), beta)
+                        jr += nr
+                    }
+                    ir += mr
+                }
+            }
+            pc += kc
         }
     }
 
