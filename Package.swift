@@ -27,8 +27,10 @@ let package = Package(
             "AlignKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor"]),
-        .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels"]),
+        // Helpers shared by the test targets (finite-difference gradient checks).
+        .target(name: "AlignKitTestSupport", dependencies: ["AlignKitTensor"], path: "Tests/AlignKitTestSupport"),
+        .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor", "AlignKitTestSupport"]),
+        .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels", "AlignKitTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,74 +1,63 @@
-// Layer: a differentiable function with trainable parameters, and the building blocks of an MLP.
+// Layer: a differentiable function with named trainable parameters, and the learning phase.
 
-/// A differentiable function of one tensor with parameters reachable through `forEachParameter`.
-public protocol Layer: Parameterized {
+/// A value whose parameters carry names (checkpoint keys such as "layers.0.weight"). Visiting
+/// by name is the single source of truth; `forEachParameter` (used by gradients and optimizers)
+/// is derived from it.
+public protocol NamedParameters: Parameterized {
+    /// Calls `body` with each parameter's dotted name (prefixed by `prefix`) and the parameter.
+    mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows
+}
+
+extension NamedParameters {
+    public mutating func forEachParameter(_ body: (inout Tensor) throws -> Void) rethrows {
+        try forEachNamedParameter(prefix: "") { _, parameter in try body(&parameter) }
+    }
+
+    /// Parameter names in visiting order.
+    public var parameterNames: [String] {
+        var copy = self
+        var names: [String] = []
+        copy.forEachNamedParameter(prefix: "") { name, _ in names.append(name) }
+        return names
+    }
+}
+
+/// `prefix.name`, or `name` when the prefix is empty.
+@inline(__always) public func joinName(_ prefix: String, _ name: String) -> String {
+    prefix.isEmpty ? name : prefix + "." + name
+}
+
+extension Array: NamedParameters where Element: NamedParameters {
+    public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        for i in indices { try self[i].forEachNamedParameter(prefix: joinName(prefix, "\(i)"), body) }
+    }
+}
+
+/// A differentiable function of one tensor with named parameters.
+public protocol Layer: NamedParameters {
     /// Applies the layer. Shapes are documented by each conforming type.
     func callAsFunction(_ input: Tensor) -> Tensor
 }
 
-/// y = x W + b. Input [..., inputSize] → output [..., outputSize]; W [inputSize, outputSize], b [outputSize].
-public struct Linear: Layer {
-    public var weight: Tensor
-    public var bias: Tensor?
+/// Whether layers run for training (dropout active, batch statistics) or inference.
+public enum LearningPhase: Sendable {
+    case training, inference
 
-    /// Xavier/Glorot-uniform weights, U(-√(6/(in+out)), √(6/(in+out))), and zero bias.
-    public init(inputSize: Int, outputSize: Int, useBias: Bool = true, generator: inout RandomGenerator) {
-        let limit = (6 / Float(inputSize + outputSize)).squareRoot()
-        weight = Tensor(randomUniform: [inputSize, outputSize], lowerBound: -limit, upperBound: limit, generator: &generator)
-        bias = useBias ? Tensor.zeros([outputSize]) : nil
-    }
+    @TaskLocal static var value: LearningPhase = .training
 
-    public mutating func forEachParameter(_ body: (inout Tensor) throws -> Void) rethrows {
-        try body(&weight)
-        if bias != nil { try body(&bias!) }
-    }
-
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let y = matmul(input, weight)
-        return bias.map { y + $0 } ?? y
-    }
+    /// The phase in effect (training unless inside `withLearningPhase(.inference)`).
+    public static var current: LearningPhase { value }
 }
 
-/// An elementwise activation function.
-public enum Activation: String, Sendable, CaseIterable, Codable {
-    case relu, tanh, sigmoid, gelu, silu, identity
-
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        switch self {
-        case .relu: x.relu()
-        case .tanh: x.tanh()
-        case .sigmoid: x.sigmoid()
-        case .gelu: x.gelu()
-        case .silu: x.silu()
-        case .identity: x
-        }
-    }
+/// Runs `body` with layers in `phase` (for example `.inference` for evaluation).
+public func withLearningPhase<R>(_ phase: LearningPhase, _ body: () throws -> R) rethrows -> R {
+    try LearningPhase.$value.withValue(phase) { try body() }
 }
 
-/// A multilayer perceptron with layer sizes as the primer writes them (`[2, 3, 4, 3, 1]`: two
-/// inputs, hidden layers of 3, 4 and 3 units, one output). The activation follows every layer
-/// but the last, which returns raw scores (logits).
-public struct MLP: Layer {
-    public var layers: [Linear]
-    public let activation: Activation
-
-    public init(sizes: [Int], activation: Activation = .relu, seed: UInt64 = 0) {
-        precondition(sizes.count >= 2 && sizes.allSatisfy { $0 > 0 }, "MLP: sizes \(sizes) need at least two positive entries")
-        var generator = RandomGenerator(seed: seed)
-        layers = zip(sizes, sizes.dropFirst()).map { Linear(inputSize: $0, outputSize: $1, generator: &generator) }
-        self.activation = activation
-    }
-
-    public mutating func forEachParameter(_ body: (inout Tensor) throws -> Void) rethrows {
-        try layers.forEachParameter(body)
-    }
-
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        var x = input
-        for (index, layer) in layers.enumerated() {
-            x = layer(x)
-            if index < layers.count - 1 { x = activation(x) }
-        }
-        return x
-    }
+/// A reference to a random generator, for layers that draw numbers in their forward pass (dropout).
+/// @unchecked Sendable: a layer's forward pass runs on one thread at a time; the lock-free
+/// generator state is only touched there.
+public final class SharedGenerator: @unchecked Sendable {
+    public var generator: RandomGenerator
+    public init(seed: UInt64) { generator = RandomGenerator(seed: seed) }
 }

@@ -1,5 +1,6 @@
 // Every differentiable operation against finite differences, on shapes that broadcast.
 import AlignKitTensor
+import AlignKitTestSupport
 import Testing
 
 struct GradientCase: Sendable, CustomTestStringConvertible {

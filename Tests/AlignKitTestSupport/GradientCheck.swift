@@ -7,15 +7,14 @@
 // of magnitude above both errors, and far below the size of any wrong derivative we would make
 // (a missing factor or sign is an O(1) relative error).
 import AlignKitTensor
-import Testing
 
-struct GradientCheckFailure: CustomStringConvertible {
-    let input: Int, index: Int, numeric: Double, analytic: Double
-    var description: String { "input \(input) element \(index): numeric \(numeric), analytic \(analytic)" }
+public struct GradientCheckFailure: CustomStringConvertible, Sendable {
+    public let input: Int, index: Int, numeric: Double, analytic: Double
+    public var description: String { "input \(input) element \(index): numeric \(numeric), analytic \(analytic)" }
 }
 
 /// Returns the mismatches between analytic and numeric gradients of `f` at `inputs`.
-func gradientMismatches(_ inputs: [Tensor], step h: Float = 1e-2, tolerance: Double = 2e-3,
+public func gradientMismatches(_ inputs: [Tensor], step h: Float = 1e-2, tolerance: Double = 2e-3,
                         _ f: ([Tensor]) -> Tensor) -> [GradientCheckFailure] {
     let output = withoutGradient { f(inputs) }
     let cotangent = Tensor(randomUniform: output.shape, lowerBound: -1, upperBound: 1, seed: 99)
@@ -45,7 +44,7 @@ func gradientMismatches(_ inputs: [Tensor], step h: Float = 1e-2, tolerance: Dou
 }
 
 /// How test inputs are drawn.
-enum InputKind: Sendable {
+public enum InputKind: Sendable {
     /// Uniform in [-2, 2].
     case any
     /// Uniform in [0.5, 2] (log, sqrt, division, powers).
@@ -55,7 +54,7 @@ enum InputKind: Sendable {
     case distinct
 }
 
-func makeInput(_ shape: [Int], _ kind: InputKind, seed: UInt64) -> Tensor {
+public func makeInput(_ shape: [Int], _ kind: InputKind, seed: UInt64) -> Tensor {
     switch kind {
     case .any: return Tensor(randomUniform: shape, lowerBound: -2, upperBound: 2, seed: seed)
     case .positive: return Tensor(randomUniform: shape, lowerBound: 0.5, upperBound: 2, seed: seed)
@@ -65,5 +64,15 @@ func makeInput(_ shape: [Int], _ kind: InputKind, seed: UInt64) -> Tensor {
         var values = (0..<count).map { Float($0) * 0.1 - Float(count) * 0.05 + 0.05 }
         values.shuffle(using: &generator)
         return Tensor(values, shape: shape)
+    }
+}
+
+/// The mismatches for every parameter of `model` (see `gradientMismatches(_:step:tolerance:_:)`).
+public func gradientMismatches<Model: Parameterized>(model: Model, step h: Float = 1e-2, tolerance: Double = 2e-3,
+                                                     _ f: (Model) -> Tensor) -> [GradientCheckFailure] {
+    gradientMismatches(model.parameters, step: h, tolerance: tolerance) { parameters in
+        var copy = model
+        copy.setParameters(parameters)
+        return f(copy)
     }
 }

@@ -1,0 +1,81 @@
+// Multi-head scaled dot-product attention (Vaswani et al.) with grouped key/value heads:
+// kvHeadCount == headCount is MHA, 1 is MQA (Shazeer), anything between is GQA (Ainslie et al.).
+// Legend: B batch, T time, C channels, H query heads, K key/value heads, D head size.
+//   attention(Q, K, V) = softmax(Q Kᵀ / √D + causal mask) V
+
+/// Multi-head attention over x [B, T, C] → [B, T, C].
+public struct MultiHeadAttention: Layer {
+    public var query: Linear, key: Linear, value: Linear, output: Linear
+    public let headCount: Int, kvHeadCount: Int, headSize: Int
+    public let isCausal: Bool
+    public let rotary: RotaryEmbedding?
+
+    public init(modelSize: Int, headCount: Int, kvHeadCount: Int? = nil, isCausal: Bool = true, useBias: Bool = true,
+                rotary: RotaryEmbedding? = nil, generator: inout RandomGenerator) {
+        let kv = kvHeadCount ?? headCount
+        precondition(modelSize % headCount == 0, "MultiHeadAttention: modelSize \(modelSize) must divide by headCount \(headCount)")
+        precondition(kv >= 1 && headCount % kv == 0, "MultiHeadAttention: headCount \(headCount) must be a multiple of kvHeadCount \(kv)")
+        let d = modelSize / headCount
+        self.headCount = headCount
+        self.kvHeadCount = kv
+        self.headSize = d
+        self.isCausal = isCausal
+        self.rotary = rotary
+        query = Linear(inputSize: modelSize, outputSize: headCount * d, useBias: useBias, generator: &generator)
+        key = Linear(inputSize: modelSize, outputSize: kv * d, useBias: useBias, generator: &generator)
+        value = Linear(inputSize: modelSize, outputSize: kv * d, useBias: useBias, generator: &generator)
+        output = Linear(inputSize: headCount * d, outputSize: modelSize, useBias: useBias, generator: &generator)
+    }
+
+    public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        try query.forEachNamedParameter(prefix: joinName(prefix, "q_proj"), body)
+        try key.forEachNamedParameter(prefix: joinName(prefix, "k_proj"), body)
+        try value.forEachNamedParameter(prefix: joinName(prefix, "v_proj"), body)
+        try output.forEachNamedParameter(prefix: joinName(prefix, "o_proj"), body)
+    }
+
+    /// Floats a KV cache holds per token and layer: 2 (keys and values) · K · D.
+    public var kvCacheFloatsPerToken: Int { 2 * kvHeadCount * headSize }
+
+    /// [B, T, heads·D] → [B, heads, T, D]
+    func splitHeads(_ x: Tensor, heads: Int) -> Tensor {
+        let (b, t) = (x.shape[0], x.shape[1])
+        return x.reshaped(to: [b, t, heads, headSize]).transposed(permutation: [0, 2, 1, 3])
+    }
+
+    /// [B, K, T, D] → [B, H, T, D], each key/value head serving H/K query heads.
+    func repeatKV(_ x: Tensor) -> Tensor {
+        let groups = headCount / kvHeadCount
+        if groups == 1 { return x }
+        let (b, t) = (x.shape[0], x.shape[2])
+        return x.expandingShape(at: 2).expanded(to: [b, kvHeadCount, groups, t, headSize]).reshaped(to: [b, headCount, t, headSize])
+    }
+
+    /// The attention probabilities [B, H, T, T] (each row sums to 1; zero above the diagonal when causal).
+    public func attentionWeights(_ x: Tensor) -> Tensor {
+        let (q, k, _) = projections(x)
+        return scores(q, k).softmax()
+    }
+
+    func projections(_ x: Tensor) -> (Tensor, Tensor, Tensor) {
+        precondition(x.rank == 3, "MultiHeadAttention: input \(x.shape) must be [B, T, C]")
+        var q = splitHeads(query(x), heads: headCount)     // [B, H, T, D]
+        var k = splitHeads(key(x), heads: kvHeadCount)     // [B, K, T, D]
+        let v = splitHeads(value(x), heads: kvHeadCount)   // [B, K, T, D]
+        if let rotary { q = rotary(q); k = rotary(k) }
+        return (q, repeatKV(k), repeatKV(v))
+    }
+
+    func scores(_ q: Tensor, _ k: Tensor) -> Tensor {
+        let s = matmul(q, k, transposeB: true) * (1 / Float(headSize).squareRoot())  // [B, H, T, T]
+        return isCausal ? s.causallyMasked() : s
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (b, t) = (x.shape[0], x.shape[1])
+        let (q, k, v) = projections(x)
+        let y = matmul(scores(q, k).softmax(), v)                         // [B, H, T, D]
+        let merged = y.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [b, t, headCount * headSize])
+        return output(merged)
+    }
+}

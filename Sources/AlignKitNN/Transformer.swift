@@ -1,0 +1,66 @@
+// The transformer block, pre-norm (GPT-2, Llama) or post-norm (the original transformer), and its
+// feed-forward network with GELU or SwiGLU (Shazeer, "GLU Variants Improve Transformer").
+//   pre-norm:  x = x + Attn(Norm₁(x));  x = x + FFN(Norm₂(x))
+//   post-norm: x = Norm₁(x + Attn(x));  x = Norm₂(x + FFN(x))
+
+/// The position-wise feed-forward network.
+public struct FeedForward: Layer {
+    public enum Kind: String, Sendable, Codable { case gelu, geluTanh, swiglu }
+    public let kind: Kind
+    public var up: Linear, down: Linear
+    public var gate: Linear?
+
+    public init(modelSize: Int, hiddenSize: Int, kind: Kind, useBias: Bool = true, generator: inout RandomGenerator) {
+        self.kind = kind
+        up = Linear(inputSize: modelSize, outputSize: hiddenSize, useBias: useBias, generator: &generator)
+        gate = kind == .swiglu ? Linear(inputSize: modelSize, outputSize: hiddenSize, useBias: useBias, generator: &generator) : nil
+        down = Linear(inputSize: hiddenSize, outputSize: modelSize, useBias: useBias, generator: &generator)
+    }
+
+    public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        if gate != nil { try gate!.forEachNamedParameter(prefix: joinName(prefix, "gate_proj"), body) }
+        try up.forEachNamedParameter(prefix: joinName(prefix, "up_proj"), body)
+        try down.forEachNamedParameter(prefix: joinName(prefix, "down_proj"), body)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        switch kind {
+        case .gelu: down(up(x).gelu())
+        case .geluTanh: down(up(x).geluTanh())
+        case .swiglu: down(gate!(x).silu() * up(x))  // W₂ (SiLU(W_g x) ⊙ W_u x)
+        }
+    }
+}
+
+/// One transformer block over [B, T, C].
+public struct TransformerBlock: Layer {
+    public var attention: MultiHeadAttention
+    public var feedForward: FeedForward
+    public var norm1: Norm, norm2: Norm
+    public let preNorm: Bool
+
+    public init(attention: MultiHeadAttention, feedForward: FeedForward, norm: Norm.Kind = .layer, preNorm: Bool = true) {
+        let size = attention.output.weight.shape[1]
+        self.attention = attention
+        self.feedForward = feedForward
+        norm1 = Norm(kind: norm, size: size)
+        norm2 = Norm(kind: norm, size: size)
+        self.preNorm = preNorm
+    }
+
+    public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        try norm1.forEachNamedParameter(prefix: joinName(prefix, "norm1"), body)
+        try attention.forEachNamedParameter(prefix: joinName(prefix, "attention"), body)
+        try norm2.forEachNamedParameter(prefix: joinName(prefix, "norm2"), body)
+        try feedForward.forEachNamedParameter(prefix: joinName(prefix, "mlp"), body)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        if preNorm {
+            let h = x + attention(norm1(x))
+            return h + feedForward(norm2(h))
+        }
+        let h = norm1(x + attention(x))
+        return norm2(h + feedForward(h))
+    }
+}
