@@ -1,0 +1,80 @@
+// `alignkit primer <lesson>`: each technique of the primer, runnable, printing what it shows.
+import AlignKit
+import ArgumentParser
+import Foundation
+
+struct PrimerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "primer",
+        abstract: "Run a lesson of the primer (seed documents) and print what it shows.",
+        subcommands: [MLPLessonCommand.self, CNNLessonCommand.self, TransformerLessonCommand.self, AttentionLessonCommand.self,
+                      InitLessonCommand.self, OptimizersLessonCommand.self, LossesLessonCommand.self])
+}
+
+struct MLPLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlp", abstract: "The soccer-draft MLP n = [2, 3, 4, 3, 1]: hand-derived backpropagation vs autodiff.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Training steps.") var steps = 4000
+    @Option(help: "Learning rate.") var learningRate: Float = 2
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func run() {
+        global.apply()
+        _ = MLPLesson.run(steps: steps, learningRate: learningRate, seed: seed) { print($0) }
+    }
+}
+
+struct CNNLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cnn", abstract: "Conv → pool → MLP on the handwritten digits; the horizontal-edge kernel on a 5x5 \"0\".")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "digits.csv.gz (default: the cache; `alignkit data fetch digits`).") var data: String?
+    @Option(help: "Training epochs.") var epochs = 12
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func run() throws {
+        global.apply()
+        let digits = try DigitsDataset(contentsOf: try DataCache.locate(.digits, explicit: data))
+        _ = CNNLesson.run(digits: digits, epochs: epochs, seed: seed) { print($0) }
+    }
+}
+
+struct TransformerLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transformer", abstract: "A tiny decoder on \"What is your name\": the causal attention matrix and next-word predictions.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Training steps.") var steps = 200
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    func run() { global.apply(); _ = TransformerLesson.run(steps: steps, seed: seed) { print($0) } }
+}
+
+struct AttentionLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attention", abstract: "MHA vs GQA vs MQA: parameters and KV-cache sizes; GQA with kvHeadCount == headCount is MHA.")
+    @OptionGroup var global: GlobalOptions
+    func run() { global.apply(); _ = AttentionLesson.run { print($0) } }
+}
+
+struct InitLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Activation variance through 50 layers: Xavier/He preserve it, N(0, 1) explodes.")
+    @OptionGroup var global: GlobalOptions
+    func run() { global.apply(); _ = InitLesson.run { print($0) } }
+}
+
+struct OptimizersLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "optimizers", abstract: "SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam; AdaGrad's shrinking step; Theorem 3.2.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    func run() { global.apply(); _ = OptimizersLesson.run(seed: seed) { print($0) } }
+}
+
+struct LossesLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "losses", abstract: "The 0-1, exponential, logistic and hinge losses training a linear classifier.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    func run() { global.apply(); _ = LossesLesson.run(seed: seed) { print($0) } }
+}

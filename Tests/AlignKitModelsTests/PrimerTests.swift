@@ -1,0 +1,79 @@
+// Each primer lesson's claim, asserted.
+import AlignKitModels
+import AlignKitNN
+import AlignKitText
+import Foundation
+import Testing
+
+let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data")
+
+@Suite("Primer lessons")
+struct PrimerTests {
+    @Test func mlpHandDerivedBackpropagationMatchesAutodiff() {
+        let result = MLPLesson.run(steps: 3000)
+        #expect(result.largestGradientDifference <= 1e-6)
+        #expect(result.accuracy == 1)
+        #expect(result.finalCost < result.initialCost / 10)
+    }
+
+    @Test func cnnReachesNinetyFivePercentOnHeldOutDigits() throws {
+        let response = CNNLesson.edgeResponse()
+        #expect(abs(response[0, 1] - 2.7) < 1e-5 && abs(response[2, 1] + 2.7) < 1e-5)   // top edge high, bottom low
+        #expect(response.slice(alongAxis: 0, range: 1..<2).absoluteValue().max().scalar < 1e-6)  // uniform middle: 0
+        let digits = try DigitsDataset(contentsOf: sharedData.appendingPathComponent("digits/digits.csv.gz"))
+        let result = CNNLesson.run(digits: digits, epochs: 10)
+        #expect(result.testAccuracy >= 0.95)
+    }
+
+    @Test func transformerAttentionIsCausalAndItLearnsTheNextWord() {
+        let result = TransformerLesson.run(steps: 150)
+        for i in 0..<4 {
+            #expect(abs(result.attention[i].reduce(0, +) - 1) < 1e-5)
+            for j in (i + 1)..<4 where j < 4 { #expect(result.attention[i][j] == 0) }
+        }
+        #expect(result.predictions == ["is", "your", "name", "<end>"])
+        #expect(result.finalLoss < result.initialLoss / 10)
+    }
+
+    @Test func attentionVariantsTradeParametersAndCache() {
+        let result = AttentionLesson.run()
+        let (mha, gqa, mqa) = (result.variants[0], result.variants[1], result.variants[2])
+        #expect(mha.parameterCount > gqa.parameterCount && gqa.parameterCount > mqa.parameterCount)
+        #expect(mha.kvCacheBytes == 4 * gqa.kvCacheBytes && gqa.kvCacheBytes == 2 * mqa.kvCacheBytes)
+        #expect(mha.kvCacheBytes == 12 * 1024 * 2 * 8 * 64 * 4)
+        #expect(result.gqaVersusMHADifference == 0)
+    }
+
+    @Test func initializationPreservesOrBreaksVariance() {
+        let traces = Dictionary(uniqueKeysWithValues: InitLesson.run().map { ($0.name, $0.variances) })
+        let he = traces["He N(0,2/n) + ReLU"]!, linear = traces["N(0,1/n) + linear"]!
+        #expect(he[50] > 0.1 && he[50] < 10)
+        #expect(linear[50] > 0.1 && linear[50] < 10)
+        #expect(traces["N(0,1) + ReLU"]![10] > 1e10)           // explodes: ×n/2 per layer
+        #expect(traces["N(0,1/n) + ReLU"]![50] < 1e-10)        // vanishes: ×1/2 per layer
+    }
+
+    @Test func optimizersBehaveAsTheSeedSays() {
+        let result = OptimizersLesson.run(quadraticSteps: 100, mlpSteps: 200, runs: 100)
+        let quadratic = Dictionary(uniqueKeysWithValues: result.quadratic.map { ($0.name, $0.value) })
+        for (_, value) in quadratic { #expect(value < 13) }      // f(1, 1) = 13
+        #expect(quadratic["momentum"]! < quadratic["SGD"]! && quadratic["Nesterov"]! < quadratic["SGD"]!)
+        #expect(result.adaGradSteps[0] > result.adaGradSteps[1] && result.adaGradSteps[1] > result.adaGradSteps[2])
+        #expect(result.adaGradSteps[2] < result.adaGradSteps[0] / 3)
+        #expect(result.averagedGap <= result.bound)
+        let mlp = Dictionary(uniqueKeysWithValues: result.mlp.map { ($0.name, $0.value) })
+        #expect(mlp["Adam"]! < mlp["SGD"]!)
+    }
+
+    @Test func surrogateLossesTrainAndZeroOneCannot() {
+        let outcomes = LossesLesson.run()
+        for outcome in outcomes {
+            if outcome.loss == .zeroOne {
+                #expect(outcome.distanceMoved == 0 && outcome.finalError == outcome.initialError)
+            } else {
+                #expect(outcome.finalError < 0.1 && outcome.finalError < outcome.initialError)
+            }
+        }
+    }
+}
