@@ -8,7 +8,8 @@ struct PrimerCommand: ParsableCommand {
         commandName: "primer",
         abstract: "Run a lesson of the primer (seed documents) and print what it shows.",
         subcommands: [MLPLessonCommand.self, CNNLessonCommand.self, TransformerLessonCommand.self, AttentionLessonCommand.self,
-                      InitLessonCommand.self, OptimizersLessonCommand.self, LossesLessonCommand.self])
+                      InitLessonCommand.self, OptimizersLessonCommand.self, LossesLessonCommand.self, RNNLessonCommand.self,
+                      ScoreLessonCommand.self, NormsLessonCommand.self])
 }
 
 struct MLPLessonCommand: ParsableCommand {
@@ -77,4 +78,36 @@ struct LossesLessonCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Random seed.") var seed: UInt64 = 0
     func run() { global.apply(); _ = LossesLesson.run(seed: seed) { print($0) } }
+}
+
+struct RNNLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rnn", abstract: "Elman, Jordan and LSTM remembering a bit across a gap; the LSTM wins as the gap grows.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Training steps per model and gap.") var steps = 400
+    @Option(help: "Comma-separated gaps.") var gaps = "5,20,40"
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    func run() throws {
+        global.apply()
+        let list = gaps.split(separator: ",").compactMap { Int($0) }
+        guard !list.isEmpty, list.allSatisfy({ $0 > 0 }) else { throw ValidationError("--gaps: want positive integers, got '\(gaps)'") }
+        _ = RNNLesson.run(gaps: list, steps: steps, seed: seed) { print($0) }
+    }
+}
+
+struct ScoreLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score", abstract: "Denoising score matching on a 2-D mixture, then Langevin dynamics recovers the modes.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    func run() { global.apply(); _ = ScoreLesson.run(seed: seed) { print($0) } }
+}
+
+struct NormsLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "norms", abstract: "BatchNorm, LayerNorm, RMSNorm, weight norm; a deep stack trained pre-norm vs post-norm.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Transformer blocks in the stack.") var layers = 12
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    func run() { global.apply(); _ = NormsLesson.run(layers: layers, seed: seed) { print($0) } }
 }

@@ -76,4 +76,29 @@ struct PrimerTests {
             }
         }
     }
+
+    @Test func lstmRemembersAcrossGapsWhereSimpleRNNsForget() {
+        let outcomes = RNNLesson.run(gaps: [5, 40], steps: 400)
+        func accuracy(_ model: String, _ gap: Int) -> Float { outcomes.first { $0.model == model && $0.gap == gap }!.accuracy }
+        for model in ["Elman", "Jordan", "LSTM"] { #expect(accuracy(model, 5) >= 0.9) }
+        #expect(accuracy("LSTM", 40) >= 0.9)
+        #expect(accuracy("Elman", 40) <= 0.7 && accuracy("Jordan", 40) <= 0.7)   // chance is 0.5
+    }
+
+    @Test func langevinWithALearnedScoreFindsTheModes() {
+        let result = ScoreLesson.run(samples: 600)
+        #expect(result.finalLoss < result.initialLoss / 2)
+        #expect(result.nearModeFraction >= 0.8)
+        for share in result.modeShares { #expect(share >= 0.1) }   // every mode is found
+    }
+
+    @Test func normsNormalizeAndPreNormTrainsDeepStacks() {
+        let result = NormsLesson.run()
+        #expect(result.batchNormMean < 1e-5 && abs(result.batchNormVariance - 1) < 1e-3)
+        #expect(result.layerNormMean < 1e-5 && abs(result.layerNormVariance - 1) < 1e-3)
+        #expect(abs(result.rmsNormRMS - 1) < 1e-3)
+        for (norm, g) in zip(result.weightNormNorms, result.weightNormMagnitudes) { #expect(abs(norm - g) < 1e-5) }
+        #expect(result.preNormLoss < 0.1)
+        #expect(result.postNormLoss > 10 * result.preNormLoss)
+    }
 }
