@@ -9,7 +9,7 @@ struct PrimerCommand: ParsableCommand {
         abstract: "Run a lesson of the primer (seed documents) and print what it shows.",
         subcommands: [MLPLessonCommand.self, CNNLessonCommand.self, TransformerLessonCommand.self, AttentionLessonCommand.self,
                       InitLessonCommand.self, OptimizersLessonCommand.self, LossesLessonCommand.self, RNNLessonCommand.self,
-                      ScoreLessonCommand.self, NormsLessonCommand.self])
+                      ScoreLessonCommand.self, NormsLessonCommand.self, VAELessonCommand.self])
 }
 
 struct MLPLessonCommand: ParsableCommand {
@@ -110,4 +110,22 @@ struct NormsLessonCommand: ParsableCommand {
     @Option(help: "Transformer blocks in the stack.") var layers = 12
     @Option(help: "Random seed.") var seed: UInt64 = 0
     func run() { global.apply(); _ = NormsLesson.run(layers: layers, seed: seed) { print($0) } }
+}
+
+struct VAELessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae", abstract: "A variational autoencoder on the digits; writes decoded samples as a PGM image.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "digits.csv.gz (default: the cache; `alignkit data fetch digits`).") var data: String?
+    @Option(help: "Training epochs.") var epochs = 40
+    @Option(help: "Where to write the samples image.") var out = "vae-samples.pgm"
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func run() throws {
+        global.apply()
+        let digits = try DigitsDataset(contentsOf: try DataCache.locate(.digits, explicit: data))
+        let result = VAELesson.run(digits: digits, epochs: epochs, seed: seed) { print($0) }
+        try Data(PGM.grid(result.samples, columns: 8)).write(to: URL(fileURLWithPath: out), options: .atomic)
+        print("64 samples from z ~ N(0, I) written to \(out)")
+    }
 }

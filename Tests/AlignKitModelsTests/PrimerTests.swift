@@ -101,4 +101,27 @@ struct PrimerTests {
         #expect(result.preNormLoss < 0.1)
         #expect(result.postNormLoss > 10 * result.preNormLoss)
     }
+
+    @Test func vaeLearnsAndItsSamplesLookLikeDigits() throws {
+        let digits = try DigitsDataset(contentsOf: sharedData.appendingPathComponent("digits/digits.csv.gz"))
+        let result = VAELesson.run(digits: digits, epochs: 30)
+        #expect(result.finalLoss < 0.7 * result.initialLoss)   // from ≈ 64 ln 2 = 44 at the start
+        #expect(result.finalKL > 1)                            // the latent code carries information
+        // Samples lie near real digits: the mean distance to the nearest training image is far below
+        // that of uniform noise images (‖a - b‖² = ‖a‖² + ‖b‖² - 2 a·b, all pairs by one matmul).
+        func meanNearestDistance(_ images: Tensor) -> Float {
+            let a = images.reshaped(to: [-1, 64]), b = digits.images.reshaped(to: [-1, 64])
+            let squared = a.raised(toPower: 2).sum(alongAxes: [1]) + b.raised(toPower: 2).sum(alongAxes: [1]).reshaped(to: [1, -1])
+                - matmul(a, b, transposeB: true) * 2
+            return squared.min(alongAxes: [1]).clamped(lower: 0).squareRoot().mean().scalar
+        }
+        let sampleDistance = meanNearestDistance(result.samples)
+        let noiseDistance = meanNearestDistance(Tensor(randomUniform: [64, 1, 8, 8], seed: 9))
+        #expect(sampleDistance < 0.5 * noiseDistance)
+        // And they are of many classes, as a CNN trained on the digits reads them.
+        let judge = CNNLesson.run(digits: digits, epochs: 6).network
+        #expect(Set(CNNLesson.classify(judge, result.samples).labels).count >= 5)
+        let image = PGM.grid(result.samples, columns: 8)
+        #expect(image.starts(with: Array("P5\n288 288\n255\n".utf8)) && image.count == 15 + 288 * 288)
+    }
 }

@@ -44,10 +44,20 @@ public enum CNNLesson {
         }
     }
 
-    public struct Result: Sendable {
+    public struct Result {
         public let testAccuracy: Float
         public let trainAccuracy: Float
         public let finalLoss: Float
+        /// The trained classifier (other lessons use it as a judge of generated digits).
+        public let network: Network
+    }
+
+    /// Predicted labels and their softmax probabilities for images [N, 1, 8, 8].
+    public static func classify(_ network: Network, _ images: Tensor) -> (labels: [Int], confidences: [Float]) {
+        let probabilities = withoutGradient { withLearningPhase(.inference) { network(images).softmax() } }
+        let rows = probabilities.scalars.chunked(10)
+        let labels = rows.map { row in row.indices.max { row[$0] < row[$1] }! - row.startIndex }
+        return (labels, rows.map { $0.max()! })
     }
 
     static func accuracy(_ network: Network, _ data: DigitsDataset) -> Float {
@@ -81,7 +91,7 @@ public enum CNNLesson {
             loss = total / Float(batches)
             report(String(format: "epoch %2d: loss %.4f  test accuracy %.1f%%", epoch, loss, accuracy(network, test) * 100))
         }
-        return Result(testAccuracy: accuracy(network, test), trainAccuracy: accuracy(network, train), finalLoss: loss)
+        return Result(testAccuracy: accuracy(network, test), trainAccuracy: accuracy(network, train), finalLoss: loss, network: network)
     }
 }
 
