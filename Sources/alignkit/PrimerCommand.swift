@@ -9,7 +9,7 @@ struct PrimerCommand: ParsableCommand {
         abstract: "Run a lesson of the primer (seed documents) and print what it shows.",
         subcommands: [MLPLessonCommand.self, CNNLessonCommand.self, TransformerLessonCommand.self, AttentionLessonCommand.self,
                       InitLessonCommand.self, OptimizersLessonCommand.self, LossesLessonCommand.self, RNNLessonCommand.self,
-                      ScoreLessonCommand.self, NormsLessonCommand.self, VAELessonCommand.self])
+                      ScoreLessonCommand.self, NormsLessonCommand.self, VAELessonCommand.self, LotteryLessonCommand.self])
 }
 
 struct MLPLessonCommand: ParsableCommand {
@@ -127,5 +127,20 @@ struct VAELessonCommand: ParsableCommand {
         let result = VAELesson.run(digits: digits, epochs: epochs, seed: seed) { print($0) }
         try Data(PGM.grid(result.samples, columns: 8)).write(to: URL(fileURLWithPath: out), options: .atomic)
         print("64 samples from z ~ N(0, I) written to \(out)")
+    }
+}
+
+struct LotteryLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lottery", abstract: "Iterative magnitude pruning: rewinding to θ₀ vs random re-initialization (lottery tickets).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "digits.csv.gz (default: the cache; `alignkit data fetch digits`).") var data: String?
+    @Option(help: "Pruning rounds (20% of each hidden layer per round).") var rounds = 10
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func run() throws {
+        global.apply()
+        let digits = try DigitsDataset(contentsOf: try DataCache.locate(.digits, explicit: data))
+        _ = LotteryLesson.run(digits: digits, rounds: rounds, seed: seed) { print($0) }
     }
 }

@@ -124,4 +124,12 @@ struct PrimerTests {
         let image = PGM.grid(result.samples, columns: 8)
         #expect(image.starts(with: Array("P5\n288 288\n255\n".utf8)) && image.count == 15 + 288 * 288)
     }
+
+    @Test func rewoundLotteryTicketsBeatRandomReinitialization() throws {
+        let digits = try DigitsDataset(contentsOf: sharedData.appendingPathComponent("digits/digits.csv.gz"))
+        let result = LotteryLesson.run(digits: digits, rounds: 14)
+        #expect(result.finalSparsity > 0.9)
+        #expect(result.rounds.filter { $0.sparsity >= 0.8 }.allSatisfy { $0.rewoundAccuracy >= result.denseAccuracy - 0.025 })
+        #expect(result.randomReinitAccuracy <= result.finalRewoundAccuracy - 0.015)
+    }
 }
