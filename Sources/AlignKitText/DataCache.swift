@@ -29,18 +29,18 @@ public enum DataCache {
     }
 
     /// The data set's folder in the cache.
-    public static func folder(_ name: DataSetName) -> URL { directory.appendingPathComponent(name.rawValue) }
+    public static func folder(_ name: DataSetName, cache: URL = directory) -> URL { cache.appendingPathComponent(name.rawValue) }
 
     /// The data set's main file: `explicit` when given, else the cached copy; an error that says how
     /// to get it when neither exists.
-    public static func locate(_ name: DataSetName, explicit: String? = nil) throws -> URL {
+    public static func locate(_ name: DataSetName, explicit: String? = nil, cache: URL = directory) throws -> URL {
         if let explicit {
             guard FileManager.default.fileExists(atPath: explicit) else {
                 throw DataFileError(file: explicit, "does not exist")
             }
             return URL(fileURLWithPath: explicit)
         }
-        let cached = folder(name).appendingPathComponent(name.mainFile)
+        let cached = folder(name, cache: cache).appendingPathComponent(name.mainFile)
         guard FileManager.default.fileExists(atPath: cached.path) else {
             throw DataFileError(file: cached.path, "the \(name.rawValue) data set is not cached: run `alignkit data fetch \(name.rawValue)`, or pass its path")
         }
