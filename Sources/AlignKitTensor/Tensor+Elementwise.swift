@@ -195,6 +195,9 @@ extension Tensor {
         }
     }
 
+    /// σ(x) for one number, stable for large |x|.
+    @inline(__always) public static func sigmoidScalar(_ x: Float) -> Float { sigmoid(x) }
+
     @inline(__always) static func sigmoid(_ x: Float) -> Float {
         x >= 0 ? 1 / (1 + expf(-x)) : { let e = expf(x); return e / (1 + e) }()
     }

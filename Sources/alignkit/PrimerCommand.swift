@@ -9,7 +9,8 @@ struct PrimerCommand: ParsableCommand {
         abstract: "Run a lesson of the primer (seed documents) and print what it shows.",
         subcommands: [MLPLessonCommand.self, CNNLessonCommand.self, TransformerLessonCommand.self, AttentionLessonCommand.self,
                       InitLessonCommand.self, OptimizersLessonCommand.self, LossesLessonCommand.self, RNNLessonCommand.self,
-                      ScoreLessonCommand.self, NormsLessonCommand.self, VAELessonCommand.self, LotteryLessonCommand.self])
+                      ScoreLessonCommand.self, NormsLessonCommand.self, VAELessonCommand.self, LotteryLessonCommand.self,
+                      Word2VecLessonCommand.self])
 }
 
 struct MLPLessonCommand: ParsableCommand {
@@ -142,5 +143,22 @@ struct LotteryLessonCommand: ParsableCommand {
         global.apply()
         let digits = try DigitsDataset(contentsOf: try DataCache.locate(.digits, explicit: data))
         _ = LotteryLesson.run(digits: digits, rounds: rounds, seed: seed) { print($0) }
+    }
+}
+
+struct Word2VecLessonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "word2vec", abstract: "Skip-gram and CBOW with negative sampling on Shakespeare; nearest neighbours of a few words.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Folder of Shakespeare texts (default: the cache; `alignkit data fetch shakespeare`).") var data: String?
+    @Option(help: "skip-gram or CBOW.") var mode = "skip-gram"
+    @Option(help: "Passes over the corpus.") var epochs = 2
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func run() throws {
+        global.apply()
+        guard let parsed = Word2VecLesson.Mode(rawValue: mode) else { throw ValidationError("--mode: choose skip-gram or CBOW") }
+        let corpus = try WordCorpus(contentsOf: try DataCache.locate(.shakespeare, explicit: data))
+        _ = Word2VecLesson.run(corpus: corpus, mode: parsed, epochs: epochs, seed: seed) { print($0) }
     }
 }

@@ -132,4 +132,26 @@ struct PrimerTests {
         #expect(result.rounds.filter { $0.sparsity >= 0.8 }.allSatisfy { $0.rewoundAccuracy >= result.denseAccuracy - 0.025 })
         #expect(result.randomReinitAccuracy <= result.finalRewoundAccuracy - 0.015)
     }
+
+    /// Words of rank and title in the plays: kings, queens, dukes, earls, and forms of address.
+    static let nobility: Set<String> = [
+        "king", "queen", "prince", "princess", "duke", "duchess", "lord", "lady", "earl", "liege", "majesty", "highness",
+        "sir", "madam", "cousin", "uncle", "cardinal", "emperor", "caesar", "henry", "richard", "edward", "harry",
+        "margaret", "elizabeth", "isabel", "york", "lancaster", "gloster", "gloucester", "buckingham", "clarence",
+        "suffolk", "somerset", "warwick", "exeter", "hereford", "dorset", "norfolk", "hastings", "rivers", "grey",
+        "northumberland", "westmoreland", "bolingbroke", "mowbray", "salisbury", "lewis", "france", "england",
+    ]
+
+    @Test(arguments: [(Word2VecLesson.Mode.skipGram, 2), (.cbow, 5)])
+    func word2vecPutsKingsAndQueensTogether(mode: Word2VecLesson.Mode, epochs: Int) throws {
+        let corpus = try WordCorpus(contentsOf: sharedData.appendingPathComponent("shakespeare"))
+        #expect(corpus.ids.count > 800_000 && corpus.index["king"] != nil)
+        let result = Word2VecLesson.run(corpus: corpus, mode: mode, epochs: epochs, probes: ["king", "queen"])
+        #expect(result.finalLoss < result.initialLoss)
+        // Chance: about 50 of 9,119 words are in the set, so 8 random neighbours hold 0.04 of them.
+        for probe in ["king", "queen"] {
+            let hits = result.neighbours[probe]!.filter { Self.nobility.contains($0) }.count
+            #expect(hits >= 3, "\(mode) \(probe): \(result.neighbours[probe]!)")
+        }
+    }
 }
