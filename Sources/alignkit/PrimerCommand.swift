@@ -8,9 +8,9 @@ struct PrimerCommand: ParsableCommand {
         commandName: "primer",
         abstract: "Run a lesson of the primer (seed documents) and print what it shows.",
         subcommands: [MLPLessonCommand.self, CNNLessonCommand.self, TransformerLessonCommand.self, AttentionLessonCommand.self,
-                      InitLessonCommand.self, OptimizersLessonCommand.self, LossesLessonCommand.self, RNNLessonCommand.self,
-                      ScoreLessonCommand.self, NormsLessonCommand.self, VAELessonCommand.self, LotteryLessonCommand.self,
-                      Word2VecLessonCommand.self])
+                      NormsLessonCommand.self, InitLessonCommand.self, OptimizersLessonCommand.self, LossesLessonCommand.self,
+                      RNNLessonCommand.self, VAELessonCommand.self, ScoreLessonCommand.self, Word2VecLessonCommand.self,
+                      LotteryLessonCommand.self])
 }
 
 struct MLPLessonCommand: ParsableCommand {
