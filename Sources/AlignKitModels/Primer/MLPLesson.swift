@@ -70,9 +70,14 @@ public enum MLPLesson {
         /// Largest |hand-derived - autodiff| over all gradient entries, at the initial weights.
         public let largestGradientDifference: Float
         public let initialCost: Float, finalCost: Float
-        /// Output probabilities after training, one per player.
+        /// Output probabilities after training with the hand-derived rule, one per player.
         public let predictions: [Float]
-        public var accuracy: Float {
+        /// The same after training the same initial network with autodiff gradients.
+        public let autodiffPredictions: [Float]
+        public let autodiffFinalCost: Float
+        public var accuracy: Float { Self.accuracy(predictions) }
+        public var autodiffAccuracy: Float { Self.accuracy(autodiffPredictions) }
+        static func accuracy(_ predictions: [Float]) -> Float {
             Float(zip(predictions, players).filter { ($0 > 0.5 ? 1 : 0) == $1.drafted }.count) / Float(players.count)
         }
     }
@@ -93,6 +98,11 @@ public enum MLPLesson {
         report("hand-derived vs autodiff gradients: largest difference \(largest)")
 
         let initial = network.cost(x, y).scalar
+        // Once with autodiff: the same initial network, the same learning rate, SGD on the tape's gradients.
+        var automaticNetwork = network
+        var sgd = SGD(learningRate: learningRate)
+        for _ in 0..<steps { _ = sgd.step(&automaticNetwork) { $0.cost(x, y) } }
+        // And once with the hand-derived rule.
         for step in 0..<steps {
             let g = network.handGradients(x, y)
             withoutGradient {
@@ -105,9 +115,11 @@ public enum MLPLesson {
         }
         let predictions = network.activations(x).last!.scalars
         let result = Result(largestGradientDifference: largest, initialCost: initial, finalCost: network.cost(x, y).scalar,
-                            predictions: predictions)
+                            predictions: predictions, autodiffPredictions: automaticNetwork.activations(x).last!.scalars,
+                            autodiffFinalCost: automaticNetwork.cost(x, y).scalar)
         report("drafted?  " + zip(players, predictions).map { "\(Int($0.drafted))→\(String(format: "%.2f", $1))" }.joined(separator: " "))
-        report("training accuracy \(Int(result.accuracy * 100))%")
+        report("training accuracy: hand-derived \(Int(result.accuracy * 100))% (cost \(result.finalCost)), "
+               + "autodiff \(Int(result.autodiffAccuracy * 100))% (cost \(result.autodiffFinalCost))")
         return result
     }
 }
