@@ -56,12 +56,17 @@ extension Tensor {
     /// A copy of this tensor broadcast to `target` (no tape record).
     func broadcastCopy(to target: [Int]) -> Tensor {
         if shape == target { return detached() }
-        let strides = ShapeMath.broadcastStrides(shape, to: target)
-        let result = Tensor(uninitializedShape: target)
+        return stridedCopy(shape: target, strides: ShapeMath.broadcastStrides(shape, to: target))
+    }
+
+    /// A contiguous tensor of `outShape` whose element at index i reads this storage at Σ iₐ · strides[a]
+    /// (strides 0 broadcast; permuted strides transpose). No tape record.
+    func stridedCopy(shape outShape: [Int], strides: [Int]) -> Tensor {
+        let result = Tensor(uninitializedShape: outShape)
         let src = pointer, dst = result.pointer
-        let rank = target.count
+        let rank = outShape.count
         guard rank > 0 else { dst[0] = src[0]; return result }
-        let inner = target[rank - 1], innerStride = strides[rank - 1]
+        let inner = outShape[rank - 1], innerStride = strides[rank - 1]
         let outerCount = result.scalarCount / Swift.max(inner, 1)
         var index = [Int](repeating: 0, count: rank)
         var offset = 0
@@ -69,6 +74,8 @@ extension Tensor {
             let out = dst + row * inner
             if innerStride == 0 {
                 out.initialize(repeating: src[offset], count: inner)
+            } else if innerStride == 1 {
+                out.update(from: src + offset, count: inner)
             } else {
                 for j in 0..<inner { out[j] = src[offset + j * innerStride] }
             }
@@ -77,7 +84,7 @@ extension Tensor {
             while axis >= 0 {
                 index[axis] += 1
                 offset += strides[axis]
-                if index[axis] < target[axis] { break }
+                if index[axis] < outShape[axis] { break }
                 offset -= strides[axis] * index[axis]
                 index[axis] = 0
                 axis -= 1

@@ -55,29 +55,8 @@ extension Tensor {
     }
 
     private func permuteCopy(_ permutation: [Int]) -> Tensor {
-        let outShape = permutation.map { shape[$0] }
         let inStrides = ShapeMath.strides(shape)
-        let strides = permutation.map { inStrides[$0] }  // input stride along each output axis
-        let result = Tensor(uninitializedShape: outShape)
-        let src = pointer, dst = result.pointer
-        let inner = outShape[rank - 1], innerStride = strides[rank - 1]
-        let outer = result.scalarCount / Swift.max(inner, 1)
-        var index = [Int](repeating: 0, count: rank)
-        var offset = 0
-        for row in 0..<outer {
-            let out = dst + row * inner
-            for j in 0..<inner { out[j] = src[offset + j * innerStride] }
-            var axis = rank - 2
-            while axis >= 0 {
-                index[axis] += 1
-                offset += strides[axis]
-                if index[axis] < outShape[axis] { break }
-                offset -= strides[axis] * index[axis]
-                index[axis] = 0
-                axis -= 1
-            }
-        }
-        return result
+        return stridedCopy(shape: permutation.map { shape[$0] }, strides: permutation.map { inStrides[$0] })
     }
 
     /// Views the shape as [outer, size of axis, inner].

@@ -13,6 +13,13 @@ struct PrimerCommand: ParsableCommand {
                       LotteryLessonCommand.self])
 }
 
+/// `--data PATH` for the lessons that read the handwritten digits.
+struct DigitsOption: ParsableArguments {
+    @Option(name: .customLong("data"), help: "digits.csv.gz (default: the cache; `alignkit data fetch digits`).") var path: String?
+
+    func load() throws -> DigitsDataset { try DigitsDataset(contentsOf: try DataCache.locate(.digits, explicit: path)) }
+}
+
 struct MLPLessonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlp", abstract: "The soccer-draft MLP n = [2, 3, 4, 3, 1]: hand-derived backpropagation vs autodiff.")
@@ -31,13 +38,13 @@ struct CNNLessonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnn", abstract: "Conv → pool → MLP on the handwritten digits; the horizontal-edge kernel on a 5x5 \"0\".")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "digits.csv.gz (default: the cache; `alignkit data fetch digits`).") var data: String?
+    @OptionGroup var data: DigitsOption
     @Option(help: "Training epochs.") var epochs = 12
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
     func run() throws {
         global.apply()
-        let digits = try DigitsDataset(contentsOf: try DataCache.locate(.digits, explicit: data))
+        let digits = try data.load()
         _ = CNNLesson.run(digits: digits, epochs: epochs, seed: seed) { print($0) }
     }
 }
@@ -117,14 +124,14 @@ struct VAELessonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae", abstract: "A variational autoencoder on the digits; writes decoded samples as a PGM image.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "digits.csv.gz (default: the cache; `alignkit data fetch digits`).") var data: String?
+    @OptionGroup var data: DigitsOption
     @Option(help: "Training epochs.") var epochs = 40
     @Option(help: "Where to write the samples image.") var out = "vae-samples.pgm"
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
     func run() throws {
         global.apply()
-        let digits = try DigitsDataset(contentsOf: try DataCache.locate(.digits, explicit: data))
+        let digits = try data.load()
         let result = VAELesson.run(digits: digits, epochs: epochs, seed: seed) { print($0) }
         try Data(PGM.grid(result.samples, columns: 8)).write(to: URL(fileURLWithPath: out), options: .atomic)
         print("64 samples from z ~ N(0, I) written to \(out)")
@@ -135,13 +142,13 @@ struct LotteryLessonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lottery", abstract: "Iterative magnitude pruning: rewinding to θ₀ vs random re-initialization (lottery tickets).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "digits.csv.gz (default: the cache; `alignkit data fetch digits`).") var data: String?
+    @OptionGroup var data: DigitsOption
     @Option(help: "Pruning rounds (20% of each hidden layer per round).") var rounds = 10
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
     func run() throws {
         global.apply()
-        let digits = try DigitsDataset(contentsOf: try DataCache.locate(.digits, explicit: data))
+        let digits = try data.load()
         _ = LotteryLesson.run(digits: digits, rounds: rounds, seed: seed) { print($0) }
     }
 }
