@@ -138,13 +138,15 @@ public enum GEMM {
         let kcMax = min(kernel.kc, k)
         let aPanels = (m + mr - 1) / mr, bPanels = (n + nr - 1) / nr
         // Tiles: rows in blocks of at most MC, columns in blocks of at most NC; with several
-        // threads, at least two tiles per thread (row blocks rounded to a multiple of threads).
+        // threads, at least six tiles per thread (row blocks rounded to a multiple of threads).
         var rowBlocks = (m + kernel.mc - 1) / kernel.mc
         var columnBlocks = (n + kernel.nc - 1) / kernel.nc
         if threads > 1 {
             rowBlocks = min(aPanels, (rowBlocks + threads - 1) / threads * threads)
-            if rowBlocks * columnBlocks < 2 * threads {
-                columnBlocks = min(bPanels, (2 * threads + rowBlocks - 1) / rowBlocks)
+            // Enough tiles that a slower core costs little at each slice's barrier.
+            let tiles = 6 * threads
+            if rowBlocks * columnBlocks < tiles {
+                columnBlocks = min(bPanels, (tiles + rowBlocks - 1) / rowBlocks)
             }
         }
         let rowsPerBlock = (aPanels + rowBlocks - 1) / rowBlocks * mr
