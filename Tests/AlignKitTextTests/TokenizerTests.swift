@@ -1,0 +1,68 @@
+// GPT-2's byte-level BPE from the .tiktoken rank file: the ids the data README lists, lossless round
+// trips, special tokens, the pre-tokenizer's splits, and errors that name the line.
+import AlignKitText
+import Foundation
+import Testing
+
+@Suite("GPT-2 BPE")
+struct TokenizerTests {
+    static let gpt2: BytePairTokenizer = try! BytePairTokenizer(tiktokenFile: sharedData.appendingPathComponent("gpt2-bpe/gpt2.tiktoken"))
+
+    @Test func knownIDs() {
+        let t = Self.gpt2
+        #expect(t.vocabularySize == 50257)
+        #expect(t.encode("Hello world") == [15496, 995])
+        #expect(t.encode(" the") == [262])
+        #expect(t.encode("Once upon a time") == [7454, 2402, 257, 640])
+        #expect(t.encode("<|endoftext|>") == [50256])
+        #expect(t.encode("<|endoftext|>", allowSpecial: false).count > 1)
+    }
+
+    @Test func roundTripsAnyText() {
+        let t = Self.gpt2
+        for text in ["What is your name?", "  two  spaces\n\nand\ttabs ", "naïve café — 日本語 😀👍🏽", "it's they'll we've I'd",
+                     "123 4567 3.14", "", " ", "\n", "A<|endoftext|>B"] {
+            #expect(t.decode(t.encode(text)) == text, "\(text)")
+        }
+    }
+
+    @Test func preTokenizerSplitsAsTheRegex() {
+        func pieces(_ s: String) -> [String] { GPT2PreTokenizer.split(s).map { String($0) } }
+        #expect(pieces("Hello world") == ["Hello", " world"])
+        #expect(pieces("it's  fine!!") == ["it", "'s", " ", " fine", "!!"])
+        #expect(pieces("a\n\nb") == ["a", "\n", "\n", "b"])     // \s+(?!\S) keeps the last newline for \s+
+        #expect(pieces("x   ") == ["x", "   "])                   // trailing whitespace stays one piece
+        #expect(pieces("abc123 45") == ["abc", "123", " 45"])
+    }
+
+    @Test func badRankFilesNameTheLine() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UInt32.random(in: 0...UInt32.max)).tiktoken")
+        try "IQ== 0\nIg== 1\nnot-base64!! 2\n".write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        #expect { try BytePairTokenizer(tiktokenFile: url) } throws: { "\($0)".contains(":3: token field is not valid base64") }
+    }
+}
+
+@Suite("GPT-2 BPE against tiktoken")
+struct TokenizerParityTests {
+    struct Case: Decodable { let text: String?; let file: String?; let start: Int?; let length: Int?; let ids: [Int] }
+
+    @Test func sameIDsAsTiktoken() throws {
+        // Made by scripts/make-bpe-fixture.py with OpenAI's tiktoken over the same rank file.
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/gpt2-bpe.json")
+        let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: fixture))
+        #expect(cases.count == 5)
+        for c in cases {
+            let text: String
+            if let file = c.file, let start = c.start, let length = c.length {
+                // Python slices by code point: index the Unicode scalars, not grapheme clusters ("\r\n").
+                let all = try String(contentsOf: sharedData.appendingPathComponent(file), encoding: .ascii).unicodeScalars
+                let from = all.index(all.startIndex, offsetBy: start)
+                text = String(all[from..<all.index(from, offsetBy: length)])
+            } else {
+                text = c.text!
+            }
+            #expect(TokenizerTests.gpt2.encode(text) == c.ids, "\(text.prefix(40))")
+        }
+    }
+}
