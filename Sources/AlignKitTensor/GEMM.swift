@@ -224,15 +224,15 @@ public enum GEMM {
     /// panel s holds kc steps of NR values (columns past nc are zero).
     static func packPanelsB(_ interleave: InterleaveFunction, _ transposed: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, row: Int, column: Int,
                             kc: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
+        guard transposed else {
+            // op(B)(p, j) = b[p * ldb + j]: all panels in one pass over B's rows (contiguous reads).
+            ak_pack_copy_panels(b + row * ldb + column, Int64(ldb), Int64(nc), Int64(kc), Int64(nr), dst)
+            return
+        }
         var j0 = 0
-        while j0 < nc {
+        while j0 < nc {  // op(B)(p, j) = b[j * ldb + p]: a transpose per panel
             let cols = min(nr, nc - j0)
-            let out = dst + j0 * kc
-            if transposed {  // op(B)(p, j) = b[j * ldb + p]
-                interleave(b + (column + j0) * ldb + row, Int64(ldb), Int64(cols), Int64(kc), Int64(nr), out)
-            } else {
-                ak_pack_copy(b + row * ldb + column + j0, Int64(ldb), Int64(cols), Int64(kc), Int64(nr), out)
-            }
+            interleave(b + (column + j0) * ldb + row, Int64(ldb), Int64(cols), Int64(kc), Int64(nr), dst + j0 * kc)
             j0 += nr
         }
     }

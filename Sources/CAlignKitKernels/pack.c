@@ -54,3 +54,24 @@ void ak_pack_copy(const float *src, int64_t ld, int64_t columns, int64_t count, 
         if (columns < width) memset(dst + p * width + columns, 0, (size_t)(width - columns) * sizeof(float));
     }
 }
+
+// Copy into many panels at once: row p of the block is read contiguously (prefetch-friendly) and its
+// `width`-wide pieces go to their panels: dst[(j / width) * count * width + p * width + j % width].
+void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
+    int64_t panels = (columns + width - 1) / width;
+    int64_t full = columns / width;
+    for (int64_t p = 0; p < count; p++) {
+        const float *row = src + p * ld;
+        for (int64_t s = 0; s < full; s++) {
+            float *out = dst + s * count * width + p * width;
+            const float *in = row + s * width;
+            for (int64_t j = 0; j < width; j++) out[j] = in[j];
+        }
+        if (full < panels) {
+            float *out = dst + full * count * width + p * width;
+            int64_t rest = columns - full * width;
+            for (int64_t j = 0; j < rest; j++) out[j] = row[full * width + j];
+            for (int64_t j = rest; j < width; j++) out[j] = 0.0f;
+        }
+    }
+}

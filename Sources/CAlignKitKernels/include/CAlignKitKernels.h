@@ -49,6 +49,9 @@ void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64
 /// Packs `count` rows of `columns` (≤ width) contiguous values, row stride ld:
 /// dst[p * width + j] = src[p * ld + j], zero for j ≥ columns.
 void ak_pack_copy(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
+/// Packs `count` rows of `columns` (any number) contiguous values into consecutive `width`-wide
+/// panels, reading each row once: dst[(j / width) * count * width + p * width + j % width].
+void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
 
 /// y[i] = e^x[i] (Cephes polynomial; exact 0 below -87.34, inf above 88.38, NaN kept).
 void ak_vexp(const float *x, float *y, int64_t n);
