@@ -47,7 +47,7 @@ extension Tensor {
     public func sum(alongAxes axes: [Int] = []) -> Tensor {
         let list = normalizedAxes(axes, "sum")
         var result = self.detached()
-        for a in list where shape[a] != 1 || true { result = result.sumKernel(axis: a) }
+        for a in list { result = result.sumKernel(axis: a) }
         let x = self
         return result.recorded(from: [x]) { g, _ in [g.broadcastCopy(to: x.shape)] }
     }
@@ -89,7 +89,7 @@ extension Tensor {
                 var best = -Float.infinity, bestIndex = 0
                 for i in 0..<n {
                     let v = pointer[(o * n + i) * inner + e]
-                    if v > best || (i == 0) { if i == 0 || v > best { best = v; bestIndex = i } }
+                    if i == 0 || v > best { best = v; bestIndex = i }
                 }
                 result.pointer[o * inner + e] = best
                 argmax[o * inner + e] = bestIndex
@@ -100,6 +100,18 @@ extension Tensor {
             let full = Tensor.zeros(x.shape)
             for o in 0..<outer { for e in 0..<inner { full.pointer[(o * n + argmax[o * inner + e]) * inner + e] = g.pointer[o * inner + e] } }
             return [full]
+        }
+    }
+
+    /// The index of the first largest element of each row along the last axis (no gradient).
+    public func argmaxAlongLastAxis() -> [Int] {
+        precondition(rank >= 1 && shape[rank - 1] > 0, "argmaxAlongLastAxis: needs a non-empty last axis, got \(shape)")
+        let n = shape[rank - 1]
+        return (0..<(scalarCount / n)).map { row in
+            let base = pointer + row * n
+            var best = 0
+            for i in 1..<n where base[i] > base[best] { best = i }
+            return best
         }
     }
 

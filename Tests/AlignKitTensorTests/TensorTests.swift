@@ -93,12 +93,10 @@ struct RandomTests {
     }
 
     @Test func knownFirstValues() {
-        // xoshiro256** seeded by SplitMix64(0): pins the documented generator across platforms.
+        // xoshiro256** seeded by SplitMix64(0): the first outputs, computed by an independent Python
+        // implementation of both published algorithms, pin the documented generator across platforms.
         var g = RandomGenerator(seed: 0)
-        let first = (0..<3).map { _ in g.next() }
-        var h = RandomGenerator(seed: 0)
-        #expect((0..<3).map { _ in h.next() } == first)
-        #expect(Set(first).count == 3)
+        #expect((0..<3).map { _ in g.next() } == [11091344671253066420, 13793997310169335082, 1900383378846508768])
     }
 
     @Test func moments() {

@@ -55,14 +55,11 @@ public enum CNNLesson {
     /// Predicted labels and their softmax probabilities for images [N, 1, 8, 8].
     public static func classify(_ network: Network, _ images: Tensor) -> (labels: [Int], confidences: [Float]) {
         let probabilities = withoutGradient { withLearningPhase(.inference) { network(images).softmax() } }
-        let rows = probabilities.scalars.chunked(10)
-        let labels = rows.map { row in row.indices.max { row[$0] < row[$1] }! - row.startIndex }
-        return (labels, rows.map { $0.max()! })
+        return (probabilities.argmaxAlongLastAxis(), probabilities.max(squeezingAxes: [-1]).scalars)
     }
 
     static func accuracy(_ network: Network, _ data: DigitsDataset) -> Float {
-        let logits = withoutGradient { withLearningPhase(.inference) { network(data.images) } }
-        let predictions = logits.scalars.chunked(10).map { row in row.indices.max { row[$0] < row[$1] }! - row.startIndex }
+        let predictions = classify(network, data.images).labels
         return Float(zip(predictions, data.labels).filter { $0 == $1 }.count) / Float(data.count)
     }
 
@@ -95,12 +92,6 @@ public enum CNNLesson {
     }
 }
 
-extension Array {
-    /// Consecutive slices of `size` elements.
-    func chunked(_ size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
-    }
-}
 
 #if canImport(Foundation)
 import Foundation

@@ -41,12 +41,8 @@ public enum LotteryLesson {
                 applyMasks(&model)
             }
         }
-        let logits = withoutGradient { model(test.images.reshaped(to: [test.count, 64])) }.scalars
-        var correct = 0
-        for (i, label) in test.labels.enumerated() {
-            let row = logits[(i * 10)..<(i * 10 + 10)]
-            if row.indices.max(by: { row[$0] < row[$1] })! - row.startIndex == label { correct += 1 }
-        }
+        let predictions = withoutGradient { model(test.images.reshaped(to: [test.count, 64])) }.argmaxAlongLastAxis()
+        let correct = zip(predictions, test.labels).filter { $0 == $1 }.count
         return (model, Float(correct) / Float(test.count))
     }
 

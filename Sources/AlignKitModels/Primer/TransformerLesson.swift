@@ -87,8 +87,7 @@ public enum TransformerLesson {
         for (i, row) in matrix.enumerated() {
             report(sentence[i].padding(toLength: 8, withPad: " ", startingAt: 0) + row.map { String(format: "%-7.3f", $0) }.joined())
         }
-        let logits = withoutGradient { model(ids) }
-        let predictions = (0..<4).map { t in vocabulary[(0..<vocabulary.count).max { logits[0, t, $0] < logits[0, t, $1] }!] }
+        let predictions = withoutGradient { model(ids) }.argmaxAlongLastAxis().map { vocabulary[$0] }
         report("next-word predictions: " + zip(sentence, predictions).map { "\($0)→\($1)" }.joined(separator: ", "))
         return Result(attention: matrix, initialLoss: initial, finalLoss: model.loss(ids, targets: targets).scalar, predictions: predictions)
     }

@@ -22,20 +22,16 @@ public enum Word2VecLesson {
         public let neighbours: [String: [String]]
     }
 
-    struct Model: Parameterized {
-        var input: Tensor, output: Tensor   // [V, D] each
-        mutating func forEachParameter(_ body: (inout Tensor) throws -> Void) rethrows { try body(&input); try body(&output) }
-    }
-
     public static func run(corpus: WordCorpus, mode: Mode = .skipGram, dimension: Int = 64, window: Int = 4,
                            negatives: Int = 5, epochs: Int = 2, learningRate: Float = 0.025,
                            probes: [String] = ["king", "queen", "lord", "love", "death"], seed: UInt64 = 0,
                            report: (String) -> Void = { _ in }) -> Result {
         var g = RandomGenerator(seed: seed)
         let v = corpus.words.count
-        var model = Model(input: Tensor(randomUniform: [v, dimension], lowerBound: -0.5 / Float(dimension),
-                                        upperBound: 0.5 / Float(dimension), generator: &g),
-                          output: Tensor.zeros([v, dimension]))
+        // Input vectors start small and random, output vectors at zero (as word2vec). [V, D] each.
+        var input = Tensor(randomUniform: [v, dimension], lowerBound: -0.5 / Float(dimension),
+                           upperBound: 0.5 / Float(dimension), generator: &g).scalars
+        var output = [Float](repeating: 0, count: v * dimension)
         // Negative-sampling table: unigram counts to the 3/4 power.
         let weights = corpus.counts.map { Double($0).squareRoot() * Double($0).squareRoot().squareRoot() }
         let total = weights.reduce(0, +)
@@ -47,7 +43,6 @@ public enum Word2VecLesson {
         // Per-pair SGD with sparse updates, as the original word2vec: for the hidden vector h (the
         // center's input vector, or the mean of the context's), each target word o with label
         // ℓ ∈ {1 (positive), 0 (negative)} gets  g = lr (ℓ - σ(u_o·h)),  u_o += g h,  and h += Σ g u_o.
-        var input = model.input.scalars, output = model.output.scalars
         let d = dimension
         var initial: Float?, last: Float = 0
         let totalExamples = epochs * corpus.ids.count
@@ -96,8 +91,7 @@ public enum Word2VecLesson {
             last = Float(epochLoss / Double(max(examples, 1)))
             report("epoch \(epoch): \(examples) training examples, mean loss \(last)")
         }
-        model.input = Tensor(input, shape: [v, d])
-        let neighbours = nearest(model.input, corpus: corpus, probes: probes, count: 8)
+        let neighbours = nearest(Tensor(input, shape: [v, d]), corpus: corpus, probes: probes, count: 8)
         for probe in probes { if let list = neighbours[probe] { report("\(probe): \(list.joined(separator: ", "))") } }
         return Result(mode: mode, initialLoss: initial ?? 0, finalLoss: last, neighbours: neighbours)
     }

@@ -46,7 +46,11 @@ public enum BPETrainer {
             for w in wordsWithPair[pair] ?? [] {
                 let old = words[w]
                 // Remove the word's old pairs, merge, add its new pairs.
-                for i in 0..<(old.count - 1) { pairCounts[Pair(a: old[i], b: old[i + 1]), default: 0] -= counts[w] }
+                for i in 0..<(old.count - 1) {
+                    let p = Pair(a: old[i], b: old[i + 1])
+                    let left = pairCounts[p, default: 0] - counts[w]
+                    pairCounts[p] = left > 0 ? left : nil
+                }
                 var merged: [Int] = []
                 merged.reserveCapacity(old.count)
                 var i = 0
@@ -64,7 +68,6 @@ public enum BPETrainer {
             }
             pairCounts[pair] = nil
             wordsWithPair[pair] = nil
-            pairCounts = pairCounts.filter { $0.value > 0 }.count < pairCounts.count / 2 ? pairCounts.filter { $0.value > 0 } : pairCounts
             let done = tokenBytes.count - 256
             if done % 100 == 0 || done == target { progress(done, target) }
         }
