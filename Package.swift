@@ -30,7 +30,7 @@ let package = Package(
         // Helpers shared by the test targets (finite-difference gradient checks).
         .target(name: "AlignKitTestSupport", dependencies: ["AlignKitTensor"], path: "Tests/AlignKitTestSupport"),
         .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor", "AlignKitTestSupport"]),
-        .testTarget(name: "AlignKitTextTests", dependencies: ["AlignKitText"]),
+        .testTarget(name: "AlignKitTextTests", dependencies: ["AlignKitText"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitModelsTests", dependencies: ["AlignKitModels"]),
         .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels", "AlignKitTestSupport"]),
     ],

@@ -41,6 +41,20 @@ struct TokenizerTests {
         defer { try? FileManager.default.removeItem(at: url) }
         #expect { try BytePairTokenizer(tiktokenFile: url) } throws: { "\($0)".contains(":3: token field is not valid base64") }
     }
+
+    @Test func roundTripsAllOfShakespeare() throws {
+        let folder = sharedData.appendingPathComponent("shakespeare")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".txt") }.sorted()
+        #expect(files.count >= 40)
+        var bytes = 0
+        for file in files {
+            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            let ids = Self.gpt2.encode(text)
+            #expect(Self.gpt2.decode(ids) == text, "\(file)")
+            bytes += text.utf8.count
+        }
+        #expect(bytes > 5_000_000)
+    }
 }
 
 @Suite("GPT-2 BPE against tiktoken")
@@ -72,8 +86,8 @@ struct BPETrainingTests {
     @Test func mergesTheMostFrequentPairFirst() {
         // Pieces: "ab", " ab" ×3, " cd": (a, b) occurs 4 times, then (" ", ab) 3 times.
         let t = BPETrainer.train(texts: ["ab ab ab ab cd"], vocabularySize: 258)
-        #expect(t.ranks[Array("ab".utf8)] == 256)
-        #expect(t.ranks[Array(" ab".utf8)] == 257)
+        #expect(t.ids[Array("ab".utf8)] == 256)
+        #expect(t.ids[Array(" ab".utf8)] == 257)
         #expect(t.encode("ab ab") == [256, 257])
         #expect(t.specialTokens[BytePairTokenizer.endOfText] == 258)
         #expect(t.encode("x<|endoftext|>") == [120, 258])
@@ -89,5 +103,82 @@ struct BPETrainingTests {
         // Bytes per token: 1.0 with no merges; 744 merges learned on Hamlet give about 2.5 on its last scene.
         #expect(Double(sample.utf8.count) / Double(ids.count) > 2.0)
         #expect(tokenizer.decode(tokenizer.encode("naïve 日本 😀")) == "naïve 日本 😀")   // unseen bytes still encode
+    }
+}
+
+@Suite("Hugging Face tokenizer files")
+struct HuggingFaceTokenizerTests {
+    // Made by scripts/make-tokenizer-fixture.py with the `tokenizers` library (byte-level BPE, 400 ids).
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/hf-bpe")
+    struct Case: Decodable { let text: String; let ids: [Int] }
+    static let cases = try! JSONDecoder().decode([Case].self, from: Data(contentsOf: folder.appendingPathComponent("cases.json")))
+
+    @Test func tokenizerJSONGivesTheLibrarysIDs() throws {
+        let t = try BytePairTokenizer(tokenizerJSON: Self.folder.appendingPathComponent("tokenizer.json"))
+        #expect(t.vocabularySize == 400)
+        #expect(t.endOfTextID == 0)
+        for c in Self.cases { #expect(t.encode(c.text) == c.ids, "\(c.text)") }
+    }
+
+    @Test func vocabularyAndMergesGiveTheLibrarysIDs() throws {
+        let t = try BytePairTokenizer(vocabularyFile: Self.folder.appendingPathComponent("vocab.json"),
+                                      mergesFile: Self.folder.appendingPathComponent("merges.txt"))
+        for c in Self.cases { #expect(t.encode(c.text) == c.ids, "\(c.text)") }
+    }
+
+    @Test func savedTokenizerJSONLoadsBackTheSame() throws {
+        let text = try String(contentsOf: sharedData.appendingPathComponent("shakespeare/hamlet_gut.txt"), encoding: .ascii)
+        let trained = BPETrainer.train(texts: [String(text.prefix(80_000))], vocabularySize: 600)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tokenizer-\(UInt32.random(in: 0...UInt32.max)).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try trained.save(tokenizerJSON: url)
+        let loaded = try BytePairTokenizer(tokenizerJSON: url)
+        #expect(loaded.vocabularySize == trained.vocabularySize)
+        let sample = String(text.suffix(20_000)) + "<|endoftext|> naïve 😀"
+        #expect(loaded.encode(sample) == trained.encode(sample))
+        #expect(loaded.decode(loaded.encode(sample)) == sample)
+    }
+
+    @Test func wrongKindsOfFileAreNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("config.json")
+        try #"{"model_type": "gpt2", "n_embd": 8}"#.write(to: config, atomically: true, encoding: .utf8)
+        #expect { try BytePairTokenizer(tokenizerJSON: config) } throws: { "\($0)".contains("config.json: no 'model' object") }
+        let unigram = dir.appendingPathComponent("unigram.json")
+        try #"{"model": {"type": "Unigram", "vocab": []}}"#.write(to: unigram, atomically: true, encoding: .utf8)
+        #expect { try BytePairTokenizer(tokenizerJSON: unigram) } throws: { "\($0)".contains("unigram.json: model.type is 'Unigram'") }
+        let merges = dir.appendingPathComponent("merges.txt")
+        try "#version: 0.2\nĠ t\nzz qq\n".write(to: merges, atomically: true, encoding: .utf8)
+        #expect { try BytePairTokenizer(vocabularyFile: Self.folder.appendingPathComponent("vocab.json"), mergesFile: merges) }
+            throws: { "\($0)".contains("merges.txt:3: 'zz qq' names a token that is not in the vocabulary") }
+        #expect { try BytePairTokenizer(vocabularyFile: merges, mergesFile: merges) } throws: { "\($0)".contains("is this a vocab.json?") }
+    }
+}
+
+@Suite("Character tokenizer and chat template")
+struct CharacterAndChatTests {
+    @Test func characterTokenizerRoundTripsItsCorpus() {
+        let t = CharacterTokenizer(corpus: "to be or not")
+        #expect(t.vocabularySize == 9)   // unknown, 7 characters, end of text
+        #expect(t.encode("be") == [2, 3])
+        #expect(t.decode(t.encode("not to be<|endoftext|>or")) == "not to be<|endoftext|>or")
+        #expect(t.decode(t.encode("bz")) == "b\u{FFFD}")
+    }
+
+    @Test func chatTemplateRendersTurnsAndStoresWithTheModel() throws {
+        let template = ChatTemplate()
+        let text = template.render([ChatMessage(.user, "Hi")], generationPrompt: true)
+        #expect(text == "<|user|>\nHi<|end|>\n<|assistant|>\n")
+        #expect(template.reply("Hello.") == "Hello.<|end|>")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("chat-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(try ChatTemplate.load(from: dir) == nil)
+        var custom = ChatTemplate()
+        custom.endOfTurn = "<|eot|>"
+        try custom.save(in: dir)
+        #expect(try ChatTemplate.load(from: dir) == custom)
     }
 }

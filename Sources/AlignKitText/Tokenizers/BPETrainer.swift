@@ -2,7 +2,8 @@
 // corpus is pre-tokenized, each piece starts as its UTF-8 bytes (ids 0-255), and the most frequent
 // adjacent pair (counted over pieces weighted by frequency; ties broken by the smaller pair of ids)
 // is merged into a new token, until the vocabulary has the requested size or no pair occurs twice.
-// Merge order is rank order, so `BytePairTokenizer` replays the merges when it encodes.
+// Merge order is rank order, so `BytePairTokenizer` replays the merges when it encodes (a pair's rank
+// is the step that learned it, as in `merges.txt`).
 
 public enum BPETrainer {
     struct Pair: Hashable, Comparable {
@@ -24,6 +25,8 @@ public enum BPETrainer {
         var words = sortedPieces.map { Array($0.utf8).map(Int.init) }
         let counts = sortedPieces.map { frequency[$0]! }
         var tokenBytes: [[UInt8]] = (0..<256).map { [UInt8($0)] }
+        var merges: [(left: Int, right: Int, rank: Int)] = []
+        var idOfBytes = Dictionary(uniqueKeysWithValues: tokenBytes.enumerated().map { ($0.element, $0.offset) })
 
         var pairCounts: [Pair: Int] = [:]
         var wordsWithPair: [Pair: Set<Int>] = [:]
@@ -41,8 +44,11 @@ public enum BPETrainer {
                 if count >= 2 { best = pair; bestCount = count }
             }
             guard let pair = best else { break }
-            let newID = tokenBytes.count
-            tokenBytes.append(tokenBytes[pair.a] + tokenBytes[pair.b])
+            let bytes = tokenBytes[pair.a] + tokenBytes[pair.b]
+            // Two pairs can spell the same bytes (a+bc, ab+c): the second merge reuses the first one's token.
+            let newID = idOfBytes[bytes] ?? tokenBytes.count
+            if newID == tokenBytes.count { tokenBytes.append(bytes); idOfBytes[bytes] = newID }
+            merges.append((pair.a, pair.b, merges.count))
             for w in wordsWithPair[pair] ?? [] {
                 let old = words[w]
                 // Remove the word's old pairs, merge, add its new pairs.
@@ -71,10 +77,10 @@ public enum BPETrainer {
             let done = tokenBytes.count - 256
             if done % 100 == 0 || done == target { progress(done, target) }
         }
-        var ranks: [[UInt8]: Int] = [:]
-        for (id, bytes) in tokenBytes.enumerated() where ranks[bytes] == nil { ranks[bytes] = id }
         var specials: [String: Int] = [:]
         for (offset, token) in specialTokens.enumerated() { specials[token] = tokenBytes.count + offset }
-        return BytePairTokenizer(ranks: ranks, specialTokens: specials)
+        let vocabulary = Dictionary(uniqueKeysWithValues: tokenBytes.enumerated().map { ($0.offset, $0.element) })
+        do { return try BytePairTokenizer(vocabulary: vocabulary, merges: merges, specialTokens: specials, wholePieceLookup: false) }
+        catch { preconditionFailure("BPETrainer: \(error.message)") }
     }
 }
