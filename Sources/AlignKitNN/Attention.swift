@@ -57,12 +57,17 @@ public struct MultiHeadAttention: Layer {
         return scores(q, k).softmax()
     }
 
-    func projections(_ x: Tensor) -> (Tensor, Tensor, Tensor) {
+    func projections(_ x: Tensor, cache: AttentionCache? = nil) -> (Tensor, Tensor, Tensor) {
         precondition(x.rank == 3, "MultiHeadAttention: input \(x.shape) must be [B, T, C]")
+        let offset = cache?.length ?? 0
         var q = splitHeads(query(x), heads: headCount)     // [B, H, T, D]
         var k = splitHeads(key(x), heads: kvHeadCount)     // [B, K, T, D]
-        let v = splitHeads(value(x), heads: kvHeadCount)   // [B, K, T, D]
-        if let rotary { q = rotary(q); k = rotary(k) }
+        var v = splitHeads(value(x), heads: kvHeadCount)   // [B, K, T, D]
+        if let rotary { q = rotary(q, offset: offset); k = rotary(k, offset: offset) }
+        if let cache {
+            cache.append(keys: k, values: v)
+            k = cache.keys!; v = cache.values!
+        }
         return (q, repeatKV(k), repeatKV(v))
     }
 
@@ -71,11 +76,31 @@ public struct MultiHeadAttention: Layer {
         return isCausal ? s.causallyMasked() : s
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// Attention over x [B, T, C]; with a cache, x holds the next T positions after the cached ones,
+    /// whose keys and values are appended to the cache.
+    public func callAsFunction(_ x: Tensor, cache: AttentionCache?) -> Tensor {
         let (b, t) = (x.shape[0], x.shape[1])
-        let (q, k, v) = projections(x)
+        let (q, k, v) = projections(x, cache: cache)
         let y = matmul(scores(q, k).softmax(), v)                         // [B, H, T, D]
         let merged = y.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [b, t, headCount * headSize])
         return output(merged)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { self(x, cache: nil) }
+}
+
+/// The keys and values [B, K, S, D] of the positions seen so far, for one attention layer.
+/// A reference type: the model's layers append to their caches as a sequence grows.
+public final class AttentionCache: @unchecked Sendable {
+    public private(set) var keys: Tensor?
+    public private(set) var values: Tensor?
+    public init() {}
+
+    /// Positions held.
+    public var length: Int { keys?.shape[2] ?? 0 }
+
+    func append(keys k: Tensor, values v: Tensor) {
+        keys = keys.map { concatenate([$0, k], alongAxis: 2) } ?? k
+        values = values.map { concatenate([$0, v], alongAxis: 2) } ?? v
     }
 }

@@ -55,12 +55,15 @@ public struct TransformerBlock: Layer {
         try feedForward.forEachNamedParameter(prefix: joinName(prefix, "mlp"), body)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// The block over x [B, T, C]; with a cache, x holds the positions after the cached ones.
+    public func callAsFunction(_ x: Tensor, cache: AttentionCache?) -> Tensor {
         if preNorm {
-            let h = x + attention(norm1(x))
+            let h = x + attention(norm1(x), cache: cache)
             return h + feedForward(norm2(h))
         }
-        let h = norm1(x + attention(x))
+        let h = norm1(x + attention(x, cache: cache))
         return norm2(h + feedForward(h))
     }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { self(x, cache: nil) }
 }

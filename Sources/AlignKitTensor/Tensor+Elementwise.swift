@@ -230,17 +230,20 @@ extension Tensor {
             .recorded(from: [x]) { g, _ in [Tensor.zipped(g, keep, *)] }
     }
 
-    /// Fills positions above the diagonal of the last two axes with `value` (for causal attention:
-    /// query i sees keys 0...i). The last two axes must have equal... any sizes [.., T, S].
+    /// Fills future positions of the last two axes [.., T, S] with `value` (for causal attention).
+    /// The T queries are the last T of the S positions (a KV cache holds the first S - T), so query i
+    /// sees keys 0...(S - T + i).
     public func causallyMasked(with value: Float = -.infinity) -> Tensor {
         precondition(rank >= 2, "causallyMasked: needs rank ≥ 2, got shape \(shape)")
+        precondition(shape[rank - 1] >= shape[rank - 2], "causallyMasked: \(shape) has more queries than keys")
         return maskedFill(where: Tensor.causalMask(rows: shape[rank - 2], columns: shape[rank - 1]), with: value)
     }
 
-    /// [rows, columns] with 1 above the diagonal (future positions, j > i) and 0 elsewhere.
+    /// [rows, columns] with 1 at future positions (j > i + columns - rows) and 0 elsewhere.
     public static func causalMask(rows: Int, columns: Int) -> Tensor {
-        var mask = Tensor.zeros([rows, columns])
-        for i in 0..<rows { for j in (i + 1)..<Swift.max(columns, i + 1) where j < columns { mask.pointer[i * columns + j] = 1 } }
+        let mask = Tensor.zeros([rows, columns])
+        let shift = columns - rows
+        for i in 0..<rows { for j in Swift.max(0, i + shift + 1)..<Swift.max(columns, 0) { mask.pointer[i * columns + j] = 1 } }
         return mask
     }
 }

@@ -50,6 +50,12 @@ public struct Tensor {
         scalars.withUnsafeBufferPointer { storage.base.update(from: $0.baseAddress!, count: scalars.count) }
     }
 
+    /// A tensor of `shape` whose elements `body` writes (all of them) in row-major order.
+    public init(shape: [Int], writingWith body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        self.init(uninitializedShape: shape)
+        try body(UnsafeMutableBufferPointer(start: storage.base, count: storage.count))
+    }
+
     /// A rank-1 tensor holding `scalars`.
     public init(_ scalars: [Float]) { self.init(scalars, shape: [scalars.count]) }
 

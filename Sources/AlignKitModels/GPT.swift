@@ -1,0 +1,194 @@
+// One decoder-only transformer for the GPT-2 family and the Llama family, chosen by its configuration.
+//
+//   GPT-2 (Radford et al. 2019): learned positions, LayerNorm, GELU (tanh form), biases, tied head.
+//   Llama (Touvron et al. 2023): rotary positions, RMSNorm, SwiGLU, grouped-query attention, no biases,
+//                                optionally an untied head.
+//
+//   h₀ = E[tokens] (+ P[positions]);  hₗ = Blockₗ(hₗ₋₁) (pre-norm);  logits = Norm(h_L) Wᵀ
+// where W is E when the head is tied.
+import AlignKitNN
+import AlignKitTensor
+
+/// The shape and family of a `GPT`.
+public struct GPTConfiguration: Codable, Equatable, Sendable {
+    public enum Architecture: String, Codable, Sendable, CaseIterable { case gpt2, llama }
+
+    public var architecture: Architecture
+    public var vocabularySize: Int
+    /// The longest sequence (GPT-2's learned position table has this many rows).
+    public var contextLength: Int
+    public var modelSize: Int
+    public var layerCount: Int
+    public var headCount: Int
+    /// Key/value heads (Llama's grouped-query attention); equal to `headCount` for GPT-2.
+    public var kvHeadCount: Int
+    /// The feed-forward network's inner size.
+    public var hiddenSize: Int
+    public var normEpsilon: Float
+    /// Rotary base θ (Llama).
+    public var ropeTheta: Float
+    /// Whether the output head reuses the token embedding.
+    public var tiedEmbeddings: Bool
+
+    public var headSize: Int { modelSize / headCount }
+
+    public init(architecture: Architecture, vocabularySize: Int, contextLength: Int, modelSize: Int, layerCount: Int,
+                headCount: Int, kvHeadCount: Int? = nil, hiddenSize: Int? = nil, normEpsilon: Float? = nil,
+                ropeTheta: Float = 10000, tiedEmbeddings: Bool? = nil) {
+        self.architecture = architecture
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.modelSize = modelSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount ?? headCount
+        self.hiddenSize = hiddenSize ?? (architecture == .gpt2 ? 4 * modelSize : Self.llamaHiddenSize(modelSize))
+        self.normEpsilon = normEpsilon ?? (architecture == .gpt2 ? 1e-5 : 1e-6)
+        self.ropeTheta = ropeTheta
+        self.tiedEmbeddings = tiedEmbeddings ?? (architecture == .gpt2)
+    }
+
+    /// Llama's rule: 2/3 of 4C, rounded up to a multiple of 64 (parameters as a GELU network of 4C).
+    static func llamaHiddenSize(_ c: Int) -> Int { ((8 * c / 3) + 63) / 64 * 64 }
+
+    /// Checks the sizes fit together; the message names the field.
+    public func validate() throws(ConfigurationError) {
+        for (name, value) in [("vocabularySize", vocabularySize), ("contextLength", contextLength), ("modelSize", modelSize),
+                              ("layerCount", layerCount), ("headCount", headCount), ("kvHeadCount", kvHeadCount), ("hiddenSize", hiddenSize)]
+        where value <= 0 { throw ConfigurationError("\(name) is \(value); it must be positive") }
+        if modelSize % headCount != 0 { throw ConfigurationError("modelSize \(modelSize) is not a multiple of headCount \(headCount)") }
+        if headCount % kvHeadCount != 0 { throw ConfigurationError("headCount \(headCount) is not a multiple of kvHeadCount \(kvHeadCount)") }
+        if architecture == .gpt2 && kvHeadCount != headCount { throw ConfigurationError("GPT-2 has one key/value head per query head") }
+        if architecture == .llama && headSize % 2 != 0 { throw ConfigurationError("rotary positions need an even head size, not \(headSize)") }
+    }
+
+    /// Parameters, counting a tied head once.
+    public var parameterCount: Int {
+        let c = modelSize, d = headSize
+        let attention = c * headCount * d * 2 + c * kvHeadCount * d * 2
+        let ffn = architecture == .gpt2 ? 2 * c * hiddenSize + hiddenSize + c : 3 * c * hiddenSize
+        let norms = architecture == .gpt2 ? 4 * c : 2 * c
+        let biases = architecture == .gpt2 ? 3 * c + c : 0
+        var total = layerCount * (attention + ffn + norms + biases)
+        total += vocabularySize * c + (architecture == .gpt2 ? contextLength * c + 2 * c : c)
+        if !tiedEmbeddings { total += vocabularySize * c }
+        return total
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A decoder-only language model.
+public struct GPT: NamedParameters {
+    public let configuration: GPTConfiguration
+    public var tokenEmbedding: Embedding
+    /// Learned positions (GPT-2 only).
+    public var positionEmbedding: Embedding?
+    public var blocks: [TransformerBlock]
+    public var finalNorm: Norm
+    /// The output head when it is not tied: weight [C, V], no bias.
+    public var head: Linear?
+
+    /// A randomly initialized model: weights N(0, 0.02), the two residual projections of each block
+    /// N(0, 0.02/√(2L)) (GPT-2's scaling), biases zero, norm scales one.
+    public init(configuration c: GPTConfiguration, seed: UInt64 = 0) {
+        do { try c.validate() } catch { preconditionFailure("GPT: \(error.message)") }
+        configuration = c
+        var generator = RandomGenerator(seed: seed)
+        let std: Float = 0.02, residualStd = 0.02 / Float(2 * c.layerCount).squareRoot()
+        let gpt2 = c.architecture == .gpt2
+        func linear(_ i: Int, _ o: Int, _ s: Float = std) -> Linear {
+            Linear(weight: Tensor(randomNormal: [i, o], standardDeviation: s, generator: &generator), bias: gpt2 ? Tensor.zeros([o]) : nil)
+        }
+        tokenEmbedding = Embedding(vocabularySize: c.vocabularySize, dimension: c.modelSize, standardDeviation: std, generator: &generator)
+        positionEmbedding = gpt2 ? Embedding(vocabularySize: c.contextLength, dimension: c.modelSize, standardDeviation: std, generator: &generator) : nil
+        let rotary = gpt2 ? nil : RotaryEmbedding(dimension: c.headSize, maximumLength: c.contextLength, base: c.ropeTheta)
+        var blocks: [TransformerBlock] = []
+        for _ in 0..<c.layerCount {
+            var attention = MultiHeadAttention(modelSize: c.modelSize, headCount: c.headCount, kvHeadCount: c.kvHeadCount,
+                                               useBias: gpt2, rotary: rotary, generator: &generator)
+            attention.query = linear(c.modelSize, c.headCount * c.headSize)
+            attention.key = linear(c.modelSize, c.kvHeadCount * c.headSize)
+            attention.value = linear(c.modelSize, c.kvHeadCount * c.headSize)
+            attention.output = linear(c.headCount * c.headSize, c.modelSize, residualStd)
+            var ffn = FeedForward(modelSize: c.modelSize, hiddenSize: c.hiddenSize, kind: gpt2 ? .geluTanh : .swiglu,
+                                  useBias: gpt2, generator: &generator)
+            if !gpt2 { ffn.gate = linear(c.modelSize, c.hiddenSize) }
+            ffn.up = linear(c.modelSize, c.hiddenSize)
+            ffn.down = linear(c.hiddenSize, c.modelSize, residualStd)
+            var block = TransformerBlock(attention: attention, feedForward: ffn, norm: gpt2 ? .layer : .rms, preNorm: true)
+            block.norm1 = Norm(kind: gpt2 ? .layer : .rms, size: c.modelSize, epsilon: c.normEpsilon)
+            block.norm2 = Norm(kind: gpt2 ? .layer : .rms, size: c.modelSize, epsilon: c.normEpsilon)
+            blocks.append(block)
+        }
+        self.blocks = blocks
+        finalNorm = Norm(kind: gpt2 ? .layer : .rms, size: c.modelSize, epsilon: c.normEpsilon)
+        head = c.tiedEmbeddings ? nil : Linear(weight: Tensor(randomNormal: [c.modelSize, c.vocabularySize], standardDeviation: std, generator: &generator), bias: nil)
+    }
+
+    public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        try tokenEmbedding.forEachNamedParameter(prefix: joinName(prefix, "embed"), body)
+        if positionEmbedding != nil { try positionEmbedding!.forEachNamedParameter(prefix: joinName(prefix, "positions"), body) }
+        try blocks.forEachNamedParameter(prefix: joinName(prefix, "blocks"), body)
+        try finalNorm.forEachNamedParameter(prefix: joinName(prefix, "norm"), body)
+        if head != nil { try head!.forEachNamedParameter(prefix: joinName(prefix, "head"), body) }
+    }
+
+    /// A fresh cache for incremental decoding (one per sequence batch).
+    public func makeCache() -> GPTCache { GPTCache(layers: blocks.map { _ in AttentionCache() }) }
+
+    /// The final hidden states [B, T, C] for `tokens` (B·T ids, row-major); with a cache, the tokens
+    /// follow the cached positions and the cache grows by T.
+    public func hiddenStates(_ tokens: [Int], batch: Int, cache: GPTCache? = nil) -> Tensor {
+        precondition(batch > 0 && tokens.count % batch == 0, "GPT: \(tokens.count) tokens do not split into \(batch) rows")
+        let t = tokens.count / batch
+        let offset = cache?.length ?? 0
+        precondition(offset + t <= configuration.contextLength,
+                     "GPT: positions up to \(offset + t) exceed the context length \(configuration.contextLength)")
+        for id in tokens {
+            precondition(id >= 0 && id < configuration.vocabularySize, "GPT: token id \(id) is outside the vocabulary of \(configuration.vocabularySize)")
+        }
+        var h = tokenEmbedding(tokens, shape: [batch, t])
+        if let positionEmbedding { h = h + positionEmbedding.table.slice(alongAxis: 0, range: offset..<(offset + t)) }
+        for (l, block) in blocks.enumerated() { h = block(h, cache: cache?.layers[l]) }
+        cache?.length = offset + t
+        return finalNorm(h)
+    }
+
+    /// Logits [B, T, V] from hidden states [B, T, C].
+    public func logits(fromHidden h: Tensor) -> Tensor {
+        if let head { return head(h) }
+        return matmul(h, tokenEmbedding.table, transposeB: true)
+    }
+
+    /// Logits [B, T, V] for `tokens` (B·T ids, row-major).
+    public func logits(_ tokens: [Int], batch: Int = 1, cache: GPTCache? = nil) -> Tensor {
+        logits(fromHidden: hiddenStates(tokens, batch: batch, cache: cache))
+    }
+
+    /// The mean next-token cross-entropy of `tokens` [B, T+1] (inputs are the first T of each row,
+    /// targets the last T).
+    public func loss(_ tokens: [Int], batch: Int) -> Tensor {
+        let width = tokens.count / batch
+        var inputs: [Int] = [], targets: [Int] = []
+        inputs.reserveCapacity(batch * (width - 1)); targets.reserveCapacity(batch * (width - 1))
+        for b in 0..<batch {
+            inputs += tokens[(b * width)..<(b * width + width - 1)]
+            targets += tokens[(b * width + 1)..<(b * width + width)]
+        }
+        let l = logits(inputs, batch: batch)
+        return crossEntropy(logits: l.reshaped(to: [-1, configuration.vocabularySize]), labels: targets)
+    }
+}
+
+/// The per-layer key/value caches of one batch of sequences.
+public final class GPTCache: @unchecked Sendable {
+    public let layers: [AttentionCache]
+    /// Positions held.
+    public internal(set) var length = 0
+    init(layers: [AttentionCache]) { self.layers = layers }
+}

@@ -1,0 +1,140 @@
+// GPT against Hugging Face `transformers`: fixtures from scripts/make-gpt-fixtures.py (a tiny
+// GPT2LMHeadModel and a tiny LlamaForCausalLM with grouped-query attention and an untied head).
+import AlignKitModels
+import AlignKitNN
+import AlignKitTensor
+import AlignKitText
+import Foundation
+import Testing
+
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+func temporaryFolder(_ name: String) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UInt32.random(in: 0...UInt32.max))")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// ‖a − b‖∞ / ‖b‖∞.
+func relativeDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    let x = a.scalars, y = b.scalars
+    let scale = y.map(abs).max() ?? 0
+    return zip(x, y).map { abs($0 - $1) }.max()! / max(scale, .leastNormalMagnitude)
+}
+
+@Suite("GPT parity with transformers")
+struct GPTParityTests {
+    @Test(arguments: ["gpt2-tiny", "llama-tiny"])
+    func logitsAndGradientsAgree(name: String) throws {
+        let folder = fixtures.appendingPathComponent(name)
+        let model = try GPT(contentsOf: folder)
+        let expected = try SafeTensorsFile(contentsOf: folder.appendingPathComponent("expected.safetensors"))
+        let tokens = try expected.tensor("tokens").scalars.map { Int($0) }
+        // Logits: float32 sums over 16-wide rows through two blocks; 1e-4 absolute is the issue's bound.
+        let logits = model.logits(tokens, batch: 2)
+        let reference = try expected.tensor("logits")
+        #expect(logits.shape == reference.shape)
+        let worst = zip(logits.scalars, reference.scalars).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-4, "largest logit difference \(worst)")
+
+        let (loss, gradient) = valueWithGradient(at: model) { m in m.loss(tokens, batch: 2) }
+        #expect(abs(loss.scalar - (try expected.tensor("loss").scalar)) <= 1e-5)
+        // Every parameter's gradient, compared under Hugging Face's name: ‖ours − theirs‖∞ ≤ 1e-3 ‖theirs‖∞.
+        let ours = gradient.huggingFaceTensors()
+        let gradientNames = Set(expected.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
+        #expect(Set(ours.map(\.0)) == gradientNames)
+        for (parameter, g) in ours {
+            let theirs = try expected.tensor("grad." + parameter)
+            #expect(g.shape == theirs.shape, "\(parameter)")
+            let r = relativeDifference(g, theirs)
+            #expect(r <= 1e-3, "\(parameter): relative difference \(r)")
+        }
+    }
+
+    @Test(arguments: ["gpt2-tiny", "llama-tiny"])
+    func savedCheckpointLoadsBackWithTheSameLogits(name: String) throws {
+        let model = try GPT(contentsOf: fixtures.appendingPathComponent(name))
+        let folder = try temporaryFolder("gpt")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try model.save(to: folder)
+        let loaded = try GPT(contentsOf: folder)
+        #expect(loaded.configuration == model.configuration)
+        let tokens = Array(0..<12)
+        #expect(loaded.logits(tokens).scalars == model.logits(tokens).scalars)
+        // BF16 keeps 8 bits of mantissa: logits move, but by far less than their spread.
+        try model.save(to: folder, dtype: .bf16)
+        let rounded = try GPT(contentsOf: folder)
+        let difference = zip(rounded.logits(tokens).scalars, model.logits(tokens).scalars).map { abs($0 - $1) }.max()!
+        #expect(difference > 0 && difference < 0.1)
+    }
+}
+
+@Suite("Checkpoint files")
+struct CheckpointFileTests {
+    static let source = fixtures.appendingPathComponent("llama-tiny")
+
+    func copyOfFixture() throws -> URL {
+        let folder = try temporaryFolder("ckpt")
+        for file in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: Self.source.appendingPathComponent(file), to: folder.appendingPathComponent(file))
+        }
+        return folder
+    }
+
+    @Test func truncatedOrCorruptWeightsNameTheFileAndTheFault() throws {
+        let folder = try copyOfFixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let weights = folder.appendingPathComponent("model.safetensors")
+        let bytes = try Data(contentsOf: weights)
+        try bytes.prefix(bytes.count - 100).write(to: weights)
+        #expect { try GPT(contentsOf: folder) } throws: { "\($0)".contains("model.safetensors: truncated: tensor") }
+        try bytes.prefix(5).write(to: weights)
+        #expect { try GPT(contentsOf: folder) } throws: { "\($0)".contains("shorter than the 8-byte header length") }
+        var corrupt = bytes
+        corrupt[8] = UInt8(ascii: "x")     // the JSON header's opening brace
+        try corrupt.write(to: weights)
+        #expect { try GPT(contentsOf: folder) } throws: { "\($0)".contains("model.safetensors: header is not a JSON object") }
+        var huge = bytes
+        huge[6] = 0x7f                     // header length far beyond the file
+        try huge.write(to: weights)
+        #expect { try GPT(contentsOf: folder) } throws: { "\($0)".contains("exceeds the file's remaining") }
+    }
+
+    @Test func badConfigsNameTheKey() throws {
+        let folder = try copyOfFixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("config.json")
+        let original = try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as! [String: Any]
+        func write(_ change: (inout [String: Any]) -> Void) throws {
+            var json = original
+            change(&json)
+            try JSONSerialization.data(withJSONObject: json).write(to: config)
+        }
+        try write { $0["model_type"] = "bert" }
+        #expect { try GPT(contentsOf: folder) } throws: { "\($0)".contains("config.json: unknown architecture 'bert'") }
+        try write { $0["hidden_size"] = nil }
+        #expect { try GPT(contentsOf: folder) } throws: { "\($0)".contains("config.json: missing key 'hidden_size'") }
+        try write { $0["num_hidden_layers"] = 3 }
+        #expect { try GPT(contentsOf: folder) } throws: { "\($0)".contains("model.safetensors: missing tensor 'model.layers.2.input_layernorm.weight'") }
+        try write { $0["intermediate_size"] = 48 }
+        #expect { try GPT(contentsOf: folder) } throws: { "\($0)".contains("tensor 'model.layers.0.mlp.gate_proj.weight' has shape [40, 16]; config.json implies [48, 16]") }
+        try "{not json".write(to: config, atomically: true, encoding: .utf8)
+        #expect { try GPT(contentsOf: folder) } throws: { "\($0)".contains("config.json: not valid JSON") }
+    }
+
+    @Test func halfAndBFloat16Convert() throws {
+        // F16 bits: 1.0 = 0x3C00, -2.5 = 0xC100, smallest subnormal 2^-24 = 0x0001, 65504 = 0x7BFF.
+        let folder = try temporaryFolder("f16")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let header = #"{"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}}"#
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array(header.utf8))
+        for h: UInt16 in [0x3C00, 0xC100, 0x0001, 0x7BFF, 0x3FC0, 0xC040] { withUnsafeBytes(of: h.littleEndian) { data.append(contentsOf: $0) } }
+        let url = folder.appendingPathComponent("x.safetensors")
+        try data.write(to: url)
+        let file = try SafeTensorsFile(contentsOf: url)
+        #expect(try file.tensor("h").scalars == [1, -2.5, 0x1p-24, 65504])
+        #expect(try file.tensor("b").scalars == [1.5, -3])          // BF16 0x3FC0 = 1.5, 0xC040 = -3
+    }
+}
