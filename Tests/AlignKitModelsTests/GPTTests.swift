@@ -138,3 +138,45 @@ struct CheckpointFileTests {
         #expect(try file.tensor("b").scalars == [1.5, -3])          // BF16 0x3FC0 = 1.5, 0xC040 = -3
     }
 }
+
+@Suite("Sampling")
+struct SamplingTests {
+    @Test(arguments: ["gpt2-tiny", "llama-tiny"])
+    func cacheGivesTheTokensOfRecomputing(name: String) throws {
+        let model = try GPT(contentsOf: fixtures.appendingPathComponent(name))
+        for temperature: Float in [0, 1] {
+            var options = SamplingOptions()
+            options.temperature = temperature
+            options.maximumNewTokens = 100                   // runs to the end of the context
+            options.seed = 3
+            let cached = Sampler.generate(model, prompt: [5, 17, 2], options: options)
+            options.recompute = true
+            let recomputed = Sampler.generate(model, prompt: [5, 17, 2], options: options)
+            #expect(cached.count == model.configuration.contextLength - 3)
+            #expect(cached == recomputed, "temperature \(temperature)")
+        }
+    }
+
+    @Test func topKAndTopPKeepOnlyTheLikeliestTokens() {
+        // Probabilities ∝ e^3, e^2, e^1, e^0 = 0.64, 0.24, 0.09, 0.03.
+        let logits: [Float] = [3, 2, 1, 0]
+        func counts(_ configure: (inout SamplingOptions) -> Void) -> [Int] {
+            var options = SamplingOptions()
+            configure(&options)
+            var generator = RandomGenerator(seed: 9)
+            var counts = [0, 0, 0, 0]
+            logits.withUnsafeBufferPointer { for _ in 0..<4000 { counts[Sampler.pick($0, options: options, generator: &generator)] += 1 } }
+            return counts
+        }
+        #expect(counts { $0.temperature = 0 } == [4000, 0, 0, 0])
+        #expect(counts { $0.topK = 1 } == [4000, 0, 0, 0])
+        let two = counts { $0.topK = 2 }
+        #expect(two[2] == 0 && two[3] == 0)
+        // e³/(e³+e²) = 0.7311 of 4000 = 2924; 4 standard deviations = 4·√(4000·0.731·0.269) ≈ 112.
+        #expect(abs(two[0] - 2924) < 115)
+        let nucleus = counts { $0.topP = 0.85 }              // 0.64 + 0.24 reaches 0.85: two tokens
+        #expect(nucleus[2] == 0 && nucleus[3] == 0 && nucleus[1] > 0)
+        let all = counts { _ in }
+        #expect(all[3] > 0 && abs(all[0] - 2576) < 125)     // 0.6439 · 4000 = 2576 ± 4σ (σ ≈ 30)
+    }
+}

@@ -1,0 +1,110 @@
+// Sampling from a GPT: temperature, top-k, top-p (nucleus; Holtzman et al. 2020), a seed, a
+// length limit and stop strings, with a KV cache so each new token costs one position's work.
+import AlignKitNN
+import AlignKitTensor
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public struct SamplingOptions: Sendable {
+    /// 0 picks the most likely token (greedy).
+    public var temperature: Float = 1
+    /// Keep only the k most likely tokens (nil: all).
+    public var topK: Int?
+    /// Keep the smallest set of most likely tokens whose probability reaches p (nil: all).
+    public var topP: Float?
+    public var maximumNewTokens = 128
+    public var seed: UInt64 = 0
+    /// Generation stops after a token that ends one of these (the stop string is kept in the output).
+    public var stopStrings: [String] = []
+    /// Generation stops after one of these ids (an end-of-text token, say).
+    public var stopTokens: Set<Int> = []
+    /// Recompute every position each step instead of using the KV cache (for checking the cache).
+    public var recompute = false
+
+    public init() {}
+}
+
+public enum Sampler {
+    /// Picks the next token from one row of logits.
+    public static func pick(_ logits: UnsafeBufferPointer<Float>, options: SamplingOptions, generator: inout RandomGenerator) -> Int {
+        let v = logits.count
+        if options.temperature <= 0 {
+            var best = 0
+            for i in 1..<v where logits[i] > logits[best] { best = i }
+            return best
+        }
+        var order = Array(0..<v)
+        order.sort { logits[$0] > logits[$1] }
+        let k = min(options.topK ?? v, v)
+        let top = logits[order[0]]
+        var probabilities = [Double](repeating: 0, count: k)
+        var total = 0.0
+        for i in 0..<k {
+            probabilities[i] = exp(Double(logits[order[i]] - top) / Double(options.temperature))
+            total += probabilities[i]
+        }
+        var kept = k
+        if let p = options.topP, p < 1 {
+            var cumulative = 0.0
+            for i in 0..<k {
+                cumulative += probabilities[i] / total
+                if cumulative >= Double(p) { kept = i + 1; break }
+            }
+        }
+        let keptTotal = probabilities[..<kept].reduce(0, +)
+        var u = Double(generator.nextUniform()) * keptTotal
+        for i in 0..<kept {
+            u -= probabilities[i]
+            if u < 0 { return order[i] }
+        }
+        return order[kept - 1]
+    }
+
+    /// New tokens after `prompt` (which must be non-empty). `decode` turns ids into text for stop strings;
+    /// `onToken` sees each new token as it is chosen.
+    public static func generate(_ model: GPT, prompt: [Int], options: SamplingOptions, decode: (([Int]) -> String)? = nil,
+                                onToken: (Int) -> Void = { _ in }) -> [Int] {
+        precondition(!prompt.isEmpty, "generate: the prompt has no tokens")
+        let context = model.configuration.contextLength
+        precondition(prompt.count <= context, "generate: the prompt's \(prompt.count) tokens exceed the context length \(context)")
+        var generator = RandomGenerator(seed: options.seed)
+        let cache = options.recompute ? nil : model.makeCache()
+        var sequence = prompt
+        var produced: [Int] = []
+        var pending = prompt
+        var text = ""
+        let longestStop = options.stopStrings.map(\.utf8.count).max() ?? 0
+        while produced.count < options.maximumNewTokens && sequence.count < context {
+            let logits = cache == nil ? model.logits(sequence) : model.logits(pending, cache: cache)
+            let v = model.configuration.vocabularySize
+            let next = logits.withUnsafeBufferPointer { all in
+                pick(UnsafeBufferPointer(rebasing: all[(all.count - v)...]), options: options, generator: &generator)
+            }
+            sequence.append(next)
+            produced.append(next)
+            pending = [next]
+            onToken(next)
+            if options.stopTokens.contains(next) { break }
+            if longestStop > 0, let decode {
+                text = decode(produced)
+                let tail = String(text.suffix(longestStop + 8))
+                if options.stopStrings.contains(where: { tail.hasSuffix($0) || tail.contains($0) }) { break }
+            }
+        }
+        return produced
+    }
+}
+
+extension GPT {
+    /// Each token's log-probability given the ones before it (the first has none: nil).
+    public func tokenLogProbabilities(_ tokens: [Int]) -> [Double?] {
+        guard tokens.count > 1 else { return tokens.map { _ in nil } }
+        let logits = self.logits(Array(tokens.dropLast()))
+        let logProbabilities = logits.reshaped(to: [tokens.count - 1, configuration.vocabularySize]).logSoftmax()
+        let picked = logProbabilities.gathering(alongAxis: 1, indices: Array(tokens.dropFirst())).scalars
+        return [nil] + picked.map { Double($0) }
+    }
+}
