@@ -170,6 +170,22 @@ public struct Adam: Optimizer {
         self.weightDecay = weightDecay
     }
 
+    /// The moments and step count, for checkpoints.
+    public struct State {
+        public var stepCount: Int
+        /// First and second moments, one per parameter in visiting order (empty before the first step).
+        public var first: [Tensor], second: [Tensor]
+        public init(stepCount: Int, first: [Tensor], second: [Tensor]) { self.stepCount = stepCount; self.first = first; self.second = second }
+    }
+
+    public var state: State {
+        get { State(stepCount: stepCount, first: first.slots, second: second.slots) }
+        set {
+            precondition(newValue.first.count == newValue.second.count, "Adam: \(newValue.first.count) first moments but \(newValue.second.count) second")
+            stepCount = newValue.stepCount; first.slots = newValue.first; second.slots = newValue.second
+        }
+    }
+
     public mutating func update<Model: Parameterized>(_ model: inout Model, along gradient: Model) {
         stepCount += 1
         let (b1, b2, eps, alpha, decay) = (beta1, beta2, epsilon, learningRate, weightDecay)

@@ -170,3 +170,21 @@ public func writeAtomically(_ data: Data, to url: URL) throws {
         throw DataFileError(file: url.path, "cannot write: \(error.localizedDescription)")
     }
 }
+
+extension BytePairTokenizer {
+    /// A tokenizer from a path: a `.tiktoken` rank file, a `tokenizer.json`, or a folder holding
+    /// `tokenizer.json` or `vocab.json` + `merges.txt`.
+    public init(contentsOf url: URL) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else { throw DataFileError(file: url.path, "does not exist") }
+        if isFolder.boolValue {
+            let json = url.appendingPathComponent("tokenizer.json")
+            if FileManager.default.fileExists(atPath: json.path) { try self.init(tokenizerJSON: json); return }
+            let vocab = url.appendingPathComponent("vocab.json"), merges = url.appendingPathComponent("merges.txt")
+            if FileManager.default.fileExists(atPath: vocab.path) { try self.init(vocabularyFile: vocab, mergesFile: merges); return }
+            throw DataFileError(file: url.path, "holds no tokenizer.json and no vocab.json + merges.txt")
+        }
+        if url.pathExtension == "tiktoken" { try self.init(tiktokenFile: url); return }
+        try self.init(tokenizerJSON: url)
+    }
+}
