@@ -103,8 +103,8 @@ extension GPT {
     public func tokenLogProbabilities(_ tokens: [Int]) -> [Double?] {
         guard tokens.count > 1 else { return tokens.map { _ in nil } }
         let logits = self.logits(Array(tokens.dropLast()))
-        let logProbabilities = logits.reshaped(to: [tokens.count - 1, configuration.vocabularySize]).logSoftmax()
-        let picked = logProbabilities.gathering(alongAxis: 1, indices: Array(tokens.dropFirst())).scalars
+        let picked = logits.reshaped(to: [tokens.count - 1, configuration.vocabularySize])
+            .logSoftmaxGathering(labels: Array(tokens.dropFirst())).scalars
         return [nil] + picked.map { Double($0) }
     }
 }

@@ -81,7 +81,8 @@ public struct MultiHeadAttention: Layer {
     public func callAsFunction(_ x: Tensor, cache: AttentionCache?) -> Tensor {
         let (b, t) = (x.shape[0], x.shape[1])
         let (q, k, v) = projections(x, cache: cache)
-        let y = matmul(scores(q, k).softmax(), v)                         // [B, H, T, D]
+        let y = isCausal ? causalAttention(query: q, key: k, value: v, scale: 1 / Float(headSize).squareRoot())
+                         : matmul(scores(q, k).softmax(), v)              // [B, H, T, D]
         let merged = y.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [b, t, headCount * headSize])
         return output(merged)
     }

@@ -32,6 +32,11 @@ public func crossEntropy(logits: Tensor, labels: [Int], ignoreIndex: Int? = nil,
     let kept = keep.reduce(0, +)
     let safeLabels = labels.map { $0 == ignoreIndex ? 0 : $0 }
     for label in safeLabels { precondition(label >= 0 && label < classes, "crossEntropy: label \(label) is out of range 0..<\(classes)") }
+    if labelSmoothing == 0 {
+        // Fused: the [N, C] log-softmax is never stored.
+        let picked = logits.logSoftmaxGathering(labels: labels.map { $0 == ignoreIndex ? -1 : $0 })
+        return -picked.sum() / Swift.max(kept, 1)
+    }
     let logProbabilities = logits.logSoftmax()
     var perRow = -logProbabilities.gathering(alongAxis: 1, indices: safeLabels)  // [N, 1]
     if labelSmoothing > 0 {

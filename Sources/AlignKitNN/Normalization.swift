@@ -26,16 +26,12 @@ public struct Norm: Layer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == scale.shape[0], "\(kind)Norm: last axis of \(x.shape) must be \(scale.shape[0])")
-        let normalized: Tensor
         switch kind {
-        case .layer:
-            let centered = x - x.mean(alongAxes: [-1])
-            normalized = centered / (centered.raised(toPower: 2).mean(alongAxes: [-1]) + epsilon).squareRoot()
+        case .layer: return x.layerNormalized(scale: scale, offset: offset, epsilon: epsilon)
         case .rms:
-            normalized = x / (x.raised(toPower: 2).mean(alongAxes: [-1]) + epsilon).squareRoot()
+            let y = x.rmsNormalized(scale: scale, epsilon: epsilon)
+            return offset.map { y + $0 } ?? y
         }
-        let y = normalized * scale
-        return offset.map { y + $0 } ?? y
     }
 }
 

@@ -27,7 +27,7 @@ public struct FeedForward: Layer {
         switch kind {
         case .gelu: down(up(x).gelu())
         case .geluTanh: down(up(x).geluTanh())
-        case .swiglu: down(gate!(x).silu() * up(x))  // W₂ (SiLU(W_g x) ⊙ W_u x)
+        case .swiglu: down(Tensor.swiglu(gate!(x), up(x)))  // W₂ (SiLU(W_g x) ⊙ W_u x)
         }
     }
 }

@@ -84,6 +84,19 @@ let movementCases: [GradientCase] = [
     GradientCase("squeeze and unsqueeze", [[3, 1, 2]]) { $0[0].squeezingShape(at: 1).expandingShape(at: 0) },
 ]
 
+let fusedCases: [GradientCase] = [
+    GradientCase("log-softmax gather (one row masked)", [[4, 6]]) { ($0[0] * 2).logSoftmaxGathering(labels: [5, 0, -1, 2]) },
+    GradientCase("swiglu", [[2, 5], [2, 5]]) { Tensor.swiglu($0[0] * 2, $0[1]) },
+    GradientCase("rms norm", [[3, 6], [6]]) { $0[0].rmsNormalized(scale: $0[1], epsilon: 1e-5) },
+    GradientCase("layer norm", [[2, 2, 5], [5], [5]]) { $0[0].layerNormalized(scale: $0[1], offset: $0[2], epsilon: 1e-5) },
+    GradientCase("causal attention T = S", [[1, 2, 4, 3], [1, 2, 4, 3], [1, 2, 4, 3]]) {
+        causalAttention(query: $0[0], key: $0[1], value: $0[2], scale: 0.7)
+    },
+    GradientCase("causal attention with 2 cached positions", [[2, 1, 3, 4], [2, 1, 5, 4], [2, 1, 5, 4]]) {
+        causalAttention(query: $0[0], key: $0[1], value: $0[2], scale: 0.5)
+    },
+]
+
 let linearAlgebraCases: [GradientCase] = [
     GradientCase("matmul", [[3, 4], [4, 5]]) { matmul($0[0], $0[1]) },
     GradientCase("matmul Aᵀ", [[4, 3], [4, 5]]) { matmul($0[0], $0[1], transposeA: true) },
@@ -122,6 +135,7 @@ struct GradientTests {
     @Test(arguments: reductionCases) func reductions(_ c: GradientCase) { check(c) }
     @Test(arguments: movementCases) func movement(_ c: GradientCase) { check(c) }
     @Test(arguments: linearAlgebraCases) func linearAlgebra(_ c: GradientCase) { check(c) }
+    @Test(arguments: fusedCases) func fused(_ c: GradientCase) { check(c) }
 
     @Test func checkerCatchesAWrongDerivative() {
         // `x·0.1 - detached(x·0.1)` is zero in value but has gradient 0.1: the analytic gradient of
@@ -131,5 +145,30 @@ struct GradientTests {
         #expect(wrong.count == 4)
         let right = gradientMismatches([x]) { xs in xs[0].exp() }
         #expect(right.isEmpty)
+    }
+}
+
+@Suite("Fused primitives equal their compositions")
+struct FusedValueTests {
+    @Test func fusedOpsEqualTheUnfusedGraph() {
+        let x = Tensor(randomNormal: [2, 3, 5, 4], seed: 1), k = Tensor(randomNormal: [2, 3, 7, 4], seed: 2), v = Tensor(randomNormal: [2, 3, 7, 4], seed: 3)
+        let fused = causalAttention(query: x, key: k, value: v, scale: 0.5)
+        let plain = matmul((matmul(x, k, transposeB: true) * 0.5).causallyMasked().softmax(), v)
+        #expect(zip(fused.scalars, plain.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        let logits = Tensor(randomNormal: [6, 9], seed: 4) * 3
+        let gathered = logits.logSoftmaxGathering(labels: [0, 8, 3, 3, 1, 7])
+        let reference = logits.logSoftmax().gathering(alongAxis: 1, indices: [0, 8, 3, 3, 1, 7])
+        #expect(zip(gathered.scalars, reference.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        let w = Tensor(randomNormal: [4], seed: 5), b = Tensor(randomNormal: [4], seed: 6)
+        let rows = Tensor(randomNormal: [3, 4], seed: 7) * 2 + 1
+        let rms = rows.rmsNormalized(scale: w, epsilon: 1e-6)
+        let rmsPlain = rows / (rows * rows).mean(alongAxes: [-1]).addingScalar(1e-6).squareRoot() * w
+        #expect(zip(rms.scalars, rmsPlain.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        let ln = rows.layerNormalized(scale: w, offset: b, epsilon: 1e-5)
+        let centered = rows - rows.mean(alongAxes: [-1])
+        let lnPlain = centered / (centered * centered).mean(alongAxes: [-1]).addingScalar(1e-5).squareRoot() * w + b
+        #expect(zip(ln.scalars, lnPlain.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        let swiglu = Tensor.swiglu(rows, w.expandingShape(at: 0) + rows)
+        #expect(zip(swiglu.scalars, (rows.silu() * (w.expandingShape(at: 0) + rows)).scalars).allSatisfy { abs($0 - $1) < 1e-5 })
     }
 }

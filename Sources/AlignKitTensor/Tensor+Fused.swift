@@ -1,0 +1,253 @@
+// Fused primitives for the language model's hot paths, each one pass forward and one backward
+// instead of a chain of elementwise ops with a full-size intermediate at every link.
+//
+//   log-softmax-gather:  yᵢ = xᵢ[lᵢ] - log Σⱼ e^(xᵢⱼ)           dxᵢ = gᵢ (onehot(lᵢ) - softmax(xᵢ))
+//   causal attention:    P = softmax(s Q Kᵀ + mask), Y = P V
+//                        dV = Pᵀ dY, dP = dY Vᵀ, dS = P ⊙ (dP - rowsum(dP ⊙ P)), dQ = s dS K, dK = s dSᵀ Q
+//   SwiGLU:              y = silu(a) ⊙ b                         da = g b σ(a)(1 + a(1 - σ(a))), db = g silu(a)
+//   RMSNorm:             y = x r w, r = 1/√(mean x² + ε)         dx = r (g w - x r² mean(g w x)), dw = Σ g x r
+//   LayerNorm:           x̂ = (x - μ) r, y = x̂ w + b              dx = r (gw - mean(gw) - x̂ mean(gw x̂)), dw = Σ g x̂, db = Σ g
+import CAlignKitKernels
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Tensor {
+    /// For logits [N, V] and one label per row, each row's log-probability of its label: [N].
+    /// A label of -1 gives 0 (and no gradient), for masked positions. The [N, V] log-softmax is
+    /// never stored: the forward pass keeps one log-sum-exp per row.
+    public func logSoftmaxGathering(labels: [Int]) -> Tensor {
+        precondition(rank == 2 && shape[0] == labels.count, "logSoftmaxGathering: logits \(shape) need [N, V] with N = \(labels.count) labels")
+        let (n, v) = (shape[0], shape[1])
+        for l in labels { precondition(l >= -1 && l < v, "logSoftmaxGathering: label \(l) is out of range 0..<\(v)") }
+        let result = Tensor(uninitializedShape: [n])
+        var logSumExp = [Float](repeating: 0, count: n)
+        let x = UncheckedSendable(pointer), out = UncheckedSendable(result.pointer)
+        logSumExp.withUnsafeMutableBufferPointer { lse in
+            let lseP = UncheckedSendable(lse.baseAddress!)
+            labels.withUnsafeBufferPointer { labelBuffer in
+                let lab = UncheckedSendable(labelBuffer.baseAddress!)
+                Parallel.forChunks(n, grain: Swift.max(1, (1 << 15) / Swift.max(v, 1))) { rows in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: v)
+                    defer { scratch.deallocate() }
+                    for r in rows {
+                        let row = x.value + r * v
+                        var m = -Float.infinity
+                        for j in 0..<v { m = Swift.max(m, row[j]) }
+                        if !m.isFinite { m = 0 }
+                        let s = m + logf(ak_vexp_shifted_sum(row, m, scratch, Int64(v)))
+                        lseP.value[r] = s
+                        let l = lab.value[r]
+                        out.value[r] = l < 0 ? 0 : row[l] - s
+                    }
+                }
+            }
+        }
+        let logits = self
+        return result.recorded(from: [self]) { g, _ in
+            let dx = Tensor(uninitializedShape: [n, v])
+            let gx = UncheckedSendable(dx.pointer), gp = UncheckedSendable(g.pointer), xp = UncheckedSendable(logits.pointer)
+            logSumExp.withUnsafeBufferPointer { lse in
+                let lseP = UncheckedSendable(lse.baseAddress!)
+                labels.withUnsafeBufferPointer { labelBuffer in
+                    let lab = UncheckedSendable(labelBuffer.baseAddress!)
+                    Parallel.forChunks(n, grain: Swift.max(1, (1 << 15) / Swift.max(v, 1))) { rows in
+                        for r in rows {
+                            let row = xp.value + r * v, d = gx.value + r * v
+                            let l = lab.value[r], gr = gp.value[r]
+                            if l < 0 || gr == 0 { d.initialize(repeating: 0, count: v); continue }
+                            // softmax = e^(x - lse); d = -g softmax, plus g at the label.
+                            _ = ak_vexp_shifted_sum(row, lseP.value[r], d, Int64(v))
+                            for j in 0..<v { d[j] *= -gr }
+                            d[l] += gr
+                        }
+                    }
+                }
+            }
+            return [dx]
+        }
+    }
+
+    /// silu(a) ⊙ b for equal shapes (the SwiGLU feed-forward's gate).
+    public static func swiglu(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.shape == b.shape, "swiglu: shapes \(a.shape) and \(b.shape) differ")
+        let n = a.scalarCount
+        let sig = Tensor(uninitializedShape: a.shape), y = Tensor(uninitializedShape: a.shape)
+        let ap = UncheckedSendable(a.pointer), bp = UncheckedSendable(b.pointer)
+        let sp = UncheckedSendable(sig.pointer), yp = UncheckedSendable(y.pointer)
+        Parallel.forChunks(n, grain: 1 << 14) { range in
+            let count = range.count, start = range.lowerBound
+            ak_vsigmoid(ap.value + start, sp.value + start, Int64(count))
+            for i in range { yp.value[i] = ap.value[i] * sp.value[i] * bp.value[i] }
+        }
+        return y.recorded(from: [a, b]) { [a, b, sig] g, t in
+            // The pointers below stay valid because the closure holds these tensors.
+            withExtendedLifetime((a, b, sig)) {}
+            let da = t[0] ? Tensor(uninitializedShape: a.shape) : nil, db = t[1] ? Tensor(uninitializedShape: a.shape) : nil
+            let gp = UncheckedSendable(g.pointer), dap = UncheckedSendable(da?.pointer), dbp = UncheckedSendable(db?.pointer)
+            Parallel.forChunks(n, grain: 1 << 14) { range in
+                for i in range {
+                    let x = ap.value[i], s = sp.value[i], gi = gp.value[i]
+                    dap.value?[i] = gi * bp.value[i] * s * (1 + x * (1 - s))
+                    dbp.value?[i] = gi * x * s
+                }
+            }
+            return [da, db]
+        }
+    }
+
+    /// RMSNorm over the last axis with scale w [C]: x / √(mean x² + ε) ⊙ w.
+    public func rmsNormalized(scale w: Tensor, epsilon: Float) -> Tensor {
+        normalized(scale: w, offset: nil, epsilon: epsilon, centered: false)
+    }
+
+    /// LayerNorm over the last axis with scale w [C] and offset b [C].
+    public func layerNormalized(scale w: Tensor, offset b: Tensor?, epsilon: Float) -> Tensor {
+        normalized(scale: w, offset: b, epsilon: epsilon, centered: true)
+    }
+
+    private func normalized(scale w: Tensor, offset b: Tensor?, epsilon: Float, centered: Bool) -> Tensor {
+        let c = shape.last ?? 0
+        precondition(w.shape == [c], "\(centered ? "layerNorm" : "rmsNorm"): scale \(w.shape) must be [\(c)] for input \(shape)")
+        if let b { precondition(b.shape == [c], "layerNorm: offset \(b.shape) must be [\(c)]") }
+        let rows = c == 0 ? 0 : scalarCount / c
+        let y = Tensor(uninitializedShape: shape)
+        let normalizedX = Tensor(uninitializedShape: shape)   // x̂, kept for the backward pass
+        var inverse = [Float](repeating: 0, count: rows)
+        let xp = UncheckedSendable(pointer), yp = UncheckedSendable(y.pointer), hp = UncheckedSendable(normalizedX.pointer)
+        let wp = UncheckedSendable(w.pointer), bp = UncheckedSendable(b?.pointer)
+        inverse.withUnsafeMutableBufferPointer { inv in
+            let ip = UncheckedSendable(inv.baseAddress!)
+            Parallel.forChunks(rows, grain: Swift.max(1, (1 << 14) / Swift.max(c, 1))) { range in
+                for r in range {
+                    let x = xp.value + r * c, h = hp.value + r * c, out = yp.value + r * c
+                    var mean: Float = 0
+                    if centered { for j in 0..<c { mean += x[j] }; mean /= Float(c) }
+                    var squares: Float = 0
+                    for j in 0..<c { let d = x[j] - mean; squares += d * d }
+                    let ri = 1 / (squares / Float(c) + epsilon).squareRoot()
+                    ip.value[r] = ri
+                    for j in 0..<c { h[j] = (x[j] - mean) * ri; out[j] = h[j] * wp.value[j] + (bp.value?[j] ?? 0) }
+                }
+            }
+        }
+        return y.recorded(from: b == nil ? [self, w] : [self, w, b!]) { [w, normalizedX] g, t in
+            // The pointers below stay valid because the closure holds these tensors.
+            withExtendedLifetime((w, normalizedX)) {}
+            let dx = t[0] ? Tensor(uninitializedShape: self.shape) : nil
+            var dw = [Float](repeating: 0, count: c), db = [Float](repeating: 0, count: c)
+            let gp = UncheckedSendable(g.pointer), dxp = UncheckedSendable(dx?.pointer)
+            // Rows in parallel for dx; dw and db summed per chunk, then combined.
+            let chunks = Swift.max(1, Swift.min(Parallel.threadCount, rows / 16))
+            var partialW = [Float](repeating: 0, count: chunks * c), partialB = partialW
+            inverse.withUnsafeBufferPointer { inv in
+                partialW.withUnsafeMutableBufferPointer { pw in
+                    partialB.withUnsafeMutableBufferPointer { pb in
+                        let ip = UncheckedSendable(inv.baseAddress!), pwp = UncheckedSendable(pw.baseAddress!), pbp = UncheckedSendable(pb.baseAddress!)
+                        Parallel.forEach(chunks) { chunk in
+                            let lo = rows * chunk / chunks, hi = rows * (chunk + 1) / chunks
+                            let accW = pwp.value + chunk * c, accB = pbp.value + chunk * c
+                            for r in lo..<hi {
+                                let h = hp.value + r * c, gr = gp.value + r * c
+                                var meanGW: Float = 0, meanGWH: Float = 0
+                                for j in 0..<c {
+                                    let gw = gr[j] * wp.value[j]
+                                    meanGW += gw; meanGWH += gw * h[j]
+                                    accW[j] += gr[j] * h[j]; accB[j] += gr[j]
+                                }
+                                meanGW /= Float(c); meanGWH /= Float(c)
+                                if let d = dxp.value?.advanced(by: r * c) {
+                                    let ri = ip.value[r]
+                                    if !centered { meanGW = 0 }
+                                    for j in 0..<c { d[j] = ri * (gr[j] * wp.value[j] - meanGW - h[j] * meanGWH) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for chunk in 0..<chunks { for j in 0..<c { dw[j] += partialW[chunk * c + j]; db[j] += partialB[chunk * c + j] } }
+            var grads: [Tensor?] = [dx, t[1] ? Tensor(dw, shape: [c]) : nil]
+            if b != nil { grads.append(t[2] ? Tensor(db, shape: [c]) : nil) }
+            return grads
+        }
+    }
+}
+
+/// Causal scaled dot-product attention over q [B, H, T, D] and k, v [B, H, S, D] (S ≥ T; the T
+/// queries are the last T positions). The T x S probabilities are computed once per head and kept
+/// for the backward pass; masked entries are never exponentiated.
+public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, scale: Float) -> Tensor {
+    precondition(q.rank == 4 && k.rank == 4 && v.shape == k.shape && q.shape[0] == k.shape[0] && q.shape[1] == k.shape[1]
+                 && q.shape[3] == k.shape[3] && k.shape[2] >= q.shape[2],
+                 "causalAttention: query \(q.shape), key \(k.shape), value \(v.shape) need [B, H, T, D] and [B, H, S, D] with S ≥ T")
+    let (b, h, t, d, s) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3], k.shape[2])
+    let heads = b * h, shift = s - t
+    let p = Tensor(uninitializedShape: [b, h, t, s])
+    GEMM.multiplyBatched(transposeA: false, transposeB: true, batchCount: heads, m: t, n: s, k: d,
+                         a: q.pointer, lda: d, strideA: t * d, b: k.pointer, ldb: d, strideB: s * d,
+                         c: p.pointer, ldc: s, strideC: t * s)
+    let pp = UncheckedSendable(p.pointer)
+    Parallel.forChunks(heads * t, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { rows in
+        for row in rows {
+            let i = row % t, valid = i + shift + 1
+            let r = pp.value + row * s
+            var m = -Float.infinity
+            for j in 0..<valid { r[j] *= scale; m = Swift.max(m, r[j]) }
+            let total = ak_vexp_shifted_sum(r, m, r, Int64(valid))
+            let inv = 1 / total
+            for j in 0..<valid { r[j] *= inv }
+            if valid < s { (r + valid).initialize(repeating: 0, count: s - valid) }
+        }
+    }
+    let y = Tensor(uninitializedShape: [b, h, t, d])
+    GEMM.multiplyBatched(transposeA: false, transposeB: false, batchCount: heads, m: t, n: d, k: s,
+                         a: p.pointer, lda: s, strideA: t * s, b: v.pointer, ldb: d, strideB: s * d,
+                         c: y.pointer, ldc: d, strideC: t * d)
+    return y.recorded(from: [q, k, v]) { [p] g, tracked in
+        withExtendedLifetime(p) {}
+        var dq: Tensor?, dk: Tensor?, dv: Tensor?
+        if tracked[2] {
+            let out = Tensor(uninitializedShape: v.shape)
+            GEMM.multiplyBatched(transposeA: true, transposeB: false, batchCount: heads, m: s, n: d, k: t,
+                                 a: p.pointer, lda: s, strideA: t * s, b: g.pointer, ldb: d, strideB: t * d,
+                                 c: out.pointer, ldc: d, strideC: s * d)
+            dv = out
+        }
+        guard tracked[0] || tracked[1] else { return [nil, nil, dv] }
+        // dS in place of dP: dP = dY Vᵀ, then dS = s P ⊙ (dP - rowsum(dP ⊙ P)).
+        let ds = Tensor(uninitializedShape: [b, h, t, s])
+        GEMM.multiplyBatched(transposeA: false, transposeB: true, batchCount: heads, m: t, n: s, k: d,
+                             a: g.pointer, lda: d, strideA: t * d, b: v.pointer, ldb: d, strideB: s * d,
+                             c: ds.pointer, ldc: s, strideC: t * s)
+        let dsp = UncheckedSendable(ds.pointer)
+        Parallel.forChunks(heads * t, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { rows in
+            for row in rows {
+                let valid = row % t + shift + 1
+                let pr = pp.value + row * s, dr = dsp.value + row * s
+                var dot: Float = 0
+                for j in 0..<valid { dot += dr[j] * pr[j] }
+                for j in 0..<valid { dr[j] = scale * pr[j] * (dr[j] - dot) }
+                if valid < s { (dr + valid).initialize(repeating: 0, count: s - valid) }
+            }
+        }
+        if tracked[0] {
+            let out = Tensor(uninitializedShape: q.shape)
+            GEMM.multiplyBatched(transposeA: false, transposeB: false, batchCount: heads, m: t, n: d, k: s,
+                                 a: ds.pointer, lda: s, strideA: t * s, b: k.pointer, ldb: d, strideB: s * d,
+                                 c: out.pointer, ldc: d, strideC: t * d)
+            dq = out
+        }
+        if tracked[1] {
+            let out = Tensor(uninitializedShape: k.shape)
+            GEMM.multiplyBatched(transposeA: true, transposeB: false, batchCount: heads, m: s, n: d, k: t,
+                                 a: ds.pointer, lda: s, strideA: t * s, b: q.pointer, ldb: d, strideB: t * d,
+                                 c: out.pointer, ldc: d, strideC: s * d)
+            dk = out
+        }
+        return [dq, dk, dv]
+    }
+}
