@@ -91,8 +91,17 @@ AK_CLONES void ak_vtanh(const float *x, float *y, int64_t n) { for (int64_t i = 
 AK_CLONES void ak_vsigmoid(const float *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = sigmoid_core(x[i]); }
 
 // e^(x - shift), returning the sum of the results (softmax's inner loop).
+// Two passes, each of which vectorizes: the exponentials, then their sum in sixteen partial sums
+// (a single running sum would need reassociation, which the compiler does not do for floats).
 AK_CLONES float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = exp_core(x[i] - shift);
+    float lanes[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int j = 0; j < 16; j++) lanes[j] += y[i + j];
+    }
     float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) { float e = exp_core(x[i] - shift); y[i] = e; s += e; }
+    for (; i < n; i++) s += y[i];
+    for (int j = 0; j < 16; j++) s += lanes[j];
     return s;
 }
