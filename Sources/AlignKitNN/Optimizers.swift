@@ -191,13 +191,29 @@ public struct Adam: Optimizer {
         let (b1, b2, eps, alpha, decay) = (beta1, beta2, epsilon, learningRate, weightDecay)
         let c1 = 1 - Float.power(b1, stepCount), c2 = 1 - Float.power(b2, stepCount)
         var first = self.first, second = self.second
+        // One fused pass per parameter, in place: decay, both moments, the step.
+        let decayFactor = 1 - alpha * decay, stepSize = alpha / c1, inverseC2 = 1 / c2
         forEachPair(&model, gradient) { index, parameter, g in
-            let m = first.slot(index, like: g) * b1 + g * (1 - b1)
-            let v = second.slot(index, like: g) * b2 + g * g * (1 - b2)
-            first.slots[index] = m
-            second.slots[index] = v
-            if decay != 0 { parameter = parameter * (1 - alpha * decay) }
-            parameter = parameter - (m / c1) / ((v / c2).squareRoot() + eps) * alpha
+            _ = first.slot(index, like: g); _ = second.slot(index, like: g)
+            g.withUnsafeBufferPointer { gb in
+                first.slots[index].withUnsafeMutableBufferPointer { mb in
+                    second.slots[index].withUnsafeMutableBufferPointer { vb in
+                        parameter.withUnsafeMutableBufferPointer { pb in
+                            let gp = UncheckedSendable(gb.baseAddress!), mp = UncheckedSendable(mb.baseAddress!)
+                            let vp = UncheckedSendable(vb.baseAddress!), pp = UncheckedSendable(pb.baseAddress!)
+                            Parallel.forChunks(gb.count, grain: 1 << 15) { range in
+                                let (g, m, v, p) = (gp.value, mp.value, vp.value, pp.value)
+                                for i in range {
+                                    let gi = g[i]
+                                    let mi = m[i] * b1 + gi * (1 - b1), vi = v[i] * b2 + gi * gi * (1 - b2)
+                                    m[i] = mi; v[i] = vi
+                                    p[i] = p[i] * decayFactor - stepSize * mi / ((vi * inverseC2).squareRoot() + eps)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         self.first = first; self.second = second
     }
