@@ -64,21 +64,28 @@ public enum Sampler {
     }
 
     /// New tokens after `prompt` (which must be non-empty). `decode` turns ids into text for stop strings;
-    /// `onToken` sees each new token as it is chosen.
+    /// `onToken` sees each new token as it is chosen. Within the context length, the cached and the
+    /// recomputed paths see the same tokens; beyond it, both keep the most recent tokens in view.
     public static func generate(_ model: GPT, prompt: [Int], options: SamplingOptions, decode: (([Int]) -> String)? = nil,
                                 onToken: (Int) -> Void = { _ in }) -> [Int] {
         precondition(!prompt.isEmpty, "generate: the prompt has no tokens")
         let context = model.configuration.contextLength
         precondition(prompt.count <= context, "generate: the prompt's \(prompt.count) tokens exceed the context length \(context)")
         var generator = RandomGenerator(seed: options.seed)
-        let cache = options.recompute ? nil : model.makeCache()
+        var cache = options.recompute ? nil : model.makeCache()
         var sequence = prompt
         var produced: [Int] = []
         var pending = prompt
         var text = ""
         let longestStop = options.stopStrings.map(\.utf8.count).max() ?? 0
-        while produced.count < options.maximumNewTokens && sequence.count < context {
-            let logits = cache == nil ? model.logits(sequence) : model.logits(pending, cache: cache)
+        while produced.count < options.maximumNewTokens {
+            // Past the context length: recomputing slides a window of `context` tokens by one each step;
+            // the cache restarts from the last half-context of tokens (one prefill per context/2 tokens).
+            if let c = cache, c.length + pending.count > context {
+                cache = model.makeCache()
+                pending = Array(sequence.suffix(max(1, context / 2)))
+            }
+            let logits = cache == nil ? model.logits(Array(sequence.suffix(context))) : model.logits(pending, cache: cache)
             let v = model.configuration.vocabularySize
             let next = logits.withUnsafeBufferPointer { all in
                 pick(UnsafeBufferPointer(rebasing: all[(all.count - v)...]), options: options, generator: &generator)

@@ -5,7 +5,7 @@ import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmark kernels.", subcommands: [GEMMBench.self])
+        commandName: "bench", abstract: "Benchmark kernels.", subcommands: [GEMMBench.self, SampleBench.self, TokenizerBench.self])
 }
 
 struct GEMMBench: ParsableCommand {
@@ -137,6 +137,73 @@ final class TorchReference {
             let chunk = handle.availableData
             if chunk.isEmpty { return nil }
             buffer.append(chunk)
+        }
+    }
+}
+
+struct SampleBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Greedy generation with the KV cache against recomputing every position, on the same model.")
+
+    @Option(help: "A model folder; default: a random model of the pretraining default's shape with context 512.") var model: String?
+    @Option(help: "New tokens.") var tokens: Int = 256
+    @Option(help: "Prompt tokens.") var promptTokens: Int = 16
+    @Option(help: "Threads.") var threads: Int?
+
+    func run() throws {
+        if let threads { Parallel.threadCount = threads }
+        let gpt: GPT
+        if let model { gpt = try GPT(contentsOf: URL(fileURLWithPath: model)) } else {
+            let options = PretrainingOptions()
+            var configuration = options.configuration(1025)
+            configuration.contextLength = 512
+            gpt = GPT(configuration: configuration, seed: 1)
+        }
+        let c = gpt.configuration
+        guard promptTokens + tokens <= c.contextLength else {
+            throw ValidationError("prompt + new tokens (\(promptTokens + tokens)) exceed the model's context length \(c.contextLength)")
+        }
+        print("model: \(c.architecture.rawValue), \(c.parameterCount) parameters, context \(c.contextLength); \(Parallel.threadCount) threads")
+        let prompt = (0..<promptTokens).map { ($0 * 7919) % c.vocabularySize }
+        var options = SamplingOptions()
+        options.temperature = 0
+        options.maximumNewTokens = tokens
+        var results: [(String, Double, [Int])] = []
+        for recompute in [false, true] {
+            options.recompute = recompute
+            let start = DispatchTime.now().uptimeNanoseconds
+            let produced = Sampler.generate(gpt, prompt: prompt, options: options)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            results.append((recompute ? "recomputed" : "KV cache", seconds, produced))
+            print(String(format: "%-10@ %4d tokens in %6.2f s: %8.1f tokens/s", (recompute ? "recomputed" : "KV cache") as NSString,
+                         produced.count, seconds, Double(produced.count) / seconds))
+        }
+        print(String(format: "KV cache speed-up: %.1fx; same tokens: %@", results[1].1 / results[0].1,
+                     results[0].2 == results[1].2 ? "yes" : "NO"))
+    }
+}
+
+struct TokenizerBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenizer",
+        abstract: "Encoding speed (MB/s) of GPT-2's BPE and of a trained BPE on the Shakespeare corpus.")
+
+    @Option(help: "Corpus: a file or folder of .txt files (default: the cached Shakespeare data set).") var corpus: String?
+    @Option(help: "GPT-2's rank file (default: the cached gpt2-bpe data set).") var ranks: String?
+
+    func run() throws {
+        let texts = try Pretrainer.readCorpus([corpus ?? DataCache.locate(.shakespeare).path])
+        let bytes = texts.reduce(0) { $0 + $1.utf8.count }
+        let gpt2 = try BytePairTokenizer(tiktokenFile: DataCache.locate(.gpt2BPE, explicit: ranks))
+        let trained = BPETrainer.train(texts: Array(texts.prefix(4)), vocabularySize: 1024)
+        for (name, tokenizer) in [("GPT-2 (50,257 ids)", gpt2), ("trained (1,025 ids)", trained)] {
+            let start = DispatchTime.now().uptimeNanoseconds
+            var count = 0
+            for text in texts { count += tokenizer.encode(text).count }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            print(String(format: "%-20@ %.1f MB in %.2f s: %.2f MB/s, %d tokens (%.2f bytes/token), one thread", name as NSString,
+                         Double(bytes) / 1e6, seconds, Double(bytes) / 1e6 / seconds, count, Double(bytes) / Double(count)))
         }
     }
 }

@@ -154,6 +154,7 @@ struct SampleCommand: ParsableCommand {
             }
         }
         print("")
+        flushStandardOutput()
         if speed {
             let seconds = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
             FileHandle.standardError.write(String(format: "%d tokens in %.2f s: %.1f tokens/s (%@)\n", produced.count, seconds,

@@ -147,14 +147,18 @@ struct SamplingTests {
         for temperature: Float in [0, 1] {
             var options = SamplingOptions()
             options.temperature = temperature
-            options.maximumNewTokens = 100                   // runs to the end of the context
+            options.maximumNewTokens = model.configuration.contextLength - 3     // up to the end of the context
             options.seed = 3
             let cached = Sampler.generate(model, prompt: [5, 17, 2], options: options)
             options.recompute = true
             let recomputed = Sampler.generate(model, prompt: [5, 17, 2], options: options)
-            #expect(cached.count == model.configuration.contextLength - 3)
+            #expect(cached.count == options.maximumNewTokens)
             #expect(cached == recomputed, "temperature \(temperature)")
         }
+        // Past the context, both paths keep generating from the most recent tokens.
+        var long = SamplingOptions()
+        long.maximumNewTokens = 3 * model.configuration.contextLength
+        #expect(Sampler.generate(model, prompt: [5, 17, 2], options: long).count == long.maximumNewTokens)
     }
 
     @Test func topKAndTopPKeepOnlyTheLikeliestTokens() {
