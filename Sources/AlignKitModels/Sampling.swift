@@ -76,7 +76,6 @@ public enum Sampler {
         var sequence = prompt
         var produced: [Int] = []
         var pending = prompt
-        var text = ""
         let longestStop = options.stopStrings.map(\.utf8.count).max() ?? 0
         while produced.count < options.maximumNewTokens {
             // Past the context length: recomputing slides a window of `context` tokens by one each step;
@@ -96,9 +95,9 @@ public enum Sampler {
             onToken(next)
             if options.stopTokens.contains(next) { break }
             if longestStop > 0, let decode {
-                text = decode(produced)
-                let tail = String(text.suffix(longestStop + 8))
-                if options.stopStrings.contains(where: { tail.hasSuffix($0) || tail.contains($0) }) { break }
+                // The last few tokens' text is enough: a stop string ends in the newest token.
+                let tail = decode(Array(produced.suffix(longestStop)))
+                if options.stopStrings.contains(where: { tail.contains($0) }) { break }
             }
         }
         return produced

@@ -161,6 +161,22 @@ struct SamplingTests {
         #expect(Sampler.generate(model, prompt: [5, 17, 2], options: long).count == long.maximumNewTokens)
     }
 
+    @Test func stopStringsAndTokensEndGeneration() throws {
+        let model = try GPT(contentsOf: fixtures.appendingPathComponent("llama-tiny"))
+        let decode: ([Int]) -> String = { ids in String(String.UnicodeScalarView(ids.map { Unicode.Scalar(UInt32(0x41 + $0))! })) }
+        var options = SamplingOptions()
+        options.temperature = 0
+        options.maximumNewTokens = 20
+        let free = Sampler.generate(model, prompt: [5, 17, 2], options: options)
+        let stop = decode(Array(free[6...7]))
+        let expected = (1...free.count).first { decode(Array(free.prefix($0))).contains(stop) }!
+        options.stopStrings = [stop]
+        #expect(Sampler.generate(model, prompt: [5, 17, 2], options: options, decode: decode) == Array(free.prefix(expected)))
+        options.stopStrings = []
+        options.stopTokens = [free[3]]
+        #expect(Sampler.generate(model, prompt: [5, 17, 2], options: options) == Array(free.prefix(free.firstIndex(of: free[3])! + 1)))
+    }
+
     @Test func topKAndTopPKeepOnlyTheLikeliestTokens() {
         // Probabilities ∝ e^3, e^2, e^1, e^0 = 0.64, 0.24, 0.09, 0.03.
         let logits: [Float] = [3, 2, 1, 0]
