@@ -54,7 +54,7 @@ extension GPT {
     /// `file` names the source in errors. Buffers that are not parameters (GPT-2's "attn.bias" masks,
     /// "rotary_emb.inv_freq") are ignored; a missing or misshapen parameter, or an unknown tensor, is an error.
     public init(configuration: GPTConfiguration, huggingFaceTensors source: [String: Tensor], file: String) throws {
-        var model = GPT(configuration: configuration, seed: 0)
+        var model = GPT(configuration: configuration) { shape, _ in Tensor.zeros(shape) }
         let expected = model.huggingFaceTensors()
         // Real GPT-2 files were saved from GPT2Model: names lack the "transformer." prefix.
         var named: [String: Tensor] = [:]
@@ -153,10 +153,8 @@ extension GPTConfiguration {
     /// Reads a Hugging Face `config.json` of a GPT-2 or Llama model.
     public init(huggingFaceConfig url: URL) throws {
         let name = url.path
-        guard let object = try? JSONSerialization.jsonObject(with: Data(contentsOf: url)) else {
-            if !FileManager.default.fileExists(atPath: name) { throw DataFileError(file: name, "no such file") }
-            throw DataFileError(file: name, "not valid JSON")
-        }
+        let data = try readFile(url)
+        guard let object = try? JSONSerialization.jsonObject(with: data) else { throw DataFileError(file: name, "not valid JSON") }
         guard let json = object as? [String: Any] else { throw DataFileError(file: name, "not a JSON object") }
         func fail(_ message: String) -> DataFileError { DataFileError(file: name, message) }
         func int(_ key: String, default value: Int? = nil) throws -> Int {

@@ -95,39 +95,35 @@ public struct GPT: NamedParameters {
 
     /// A randomly initialized model: weights N(0, 0.02), the two residual projections of each block
     /// N(0, 0.02/√(2L)) (GPT-2's scaling), biases zero, norm scales one.
-    public init(configuration c: GPTConfiguration, seed: UInt64 = 0) {
+    public init(configuration: GPTConfiguration, seed: UInt64 = 0) {
+        var generator = RandomGenerator(seed: seed)
+        self.init(configuration: configuration) { shape, std in Tensor(randomNormal: shape, standardDeviation: std, generator: &generator) }
+    }
+
+    /// A model whose weight matrices come from `weight(shape, standard deviation)`; a checkpoint
+    /// loader passes zeros, since every parameter is then replaced.
+    init(configuration c: GPTConfiguration, weight: (_ shape: [Int], _ standardDeviation: Float) -> Tensor) {
         do { try c.validate() } catch { preconditionFailure("GPT: \(error.message)") }
         configuration = c
-        var generator = RandomGenerator(seed: seed)
         let std: Float = 0.02, residualStd = 0.02 / Float(2 * c.layerCount).squareRoot()
         let gpt2 = c.architecture == .gpt2
         func linear(_ i: Int, _ o: Int, _ s: Float = std) -> Linear {
-            Linear(weight: Tensor(randomNormal: [i, o], standardDeviation: s, generator: &generator), bias: gpt2 ? Tensor.zeros([o]) : nil)
+            Linear(weight: weight([i, o], s), bias: gpt2 ? Tensor.zeros([o]) : nil)
         }
-        tokenEmbedding = Embedding(vocabularySize: c.vocabularySize, dimension: c.modelSize, standardDeviation: std, generator: &generator)
-        positionEmbedding = gpt2 ? Embedding(vocabularySize: c.contextLength, dimension: c.modelSize, standardDeviation: std, generator: &generator) : nil
+        tokenEmbedding = Embedding(table: weight([c.vocabularySize, c.modelSize], std))
+        positionEmbedding = gpt2 ? Embedding(table: weight([c.contextLength, c.modelSize], std)) : nil
         let rotary = gpt2 ? nil : RotaryEmbedding(dimension: c.headSize, maximumLength: c.contextLength, base: c.ropeTheta)
-        var blocks: [TransformerBlock] = []
-        for _ in 0..<c.layerCount {
-            var attention = MultiHeadAttention(modelSize: c.modelSize, headCount: c.headCount, kvHeadCount: c.kvHeadCount,
-                                               useBias: gpt2, rotary: rotary, generator: &generator)
-            attention.query = linear(c.modelSize, c.headCount * c.headSize)
-            attention.key = linear(c.modelSize, c.kvHeadCount * c.headSize)
-            attention.value = linear(c.modelSize, c.kvHeadCount * c.headSize)
-            attention.output = linear(c.headCount * c.headSize, c.modelSize, residualStd)
-            var ffn = FeedForward(modelSize: c.modelSize, hiddenSize: c.hiddenSize, kind: gpt2 ? .geluTanh : .swiglu,
-                                  useBias: gpt2, generator: &generator)
-            if !gpt2 { ffn.gate = linear(c.modelSize, c.hiddenSize) }
-            ffn.up = linear(c.modelSize, c.hiddenSize)
-            ffn.down = linear(c.hiddenSize, c.modelSize, residualStd)
-            var block = TransformerBlock(attention: attention, feedForward: ffn, norm: gpt2 ? .layer : .rms, preNorm: true)
-            block.norm1 = Norm(kind: gpt2 ? .layer : .rms, size: c.modelSize, epsilon: c.normEpsilon)
-            block.norm2 = Norm(kind: gpt2 ? .layer : .rms, size: c.modelSize, epsilon: c.normEpsilon)
-            blocks.append(block)
+        blocks = (0..<c.layerCount).map { _ in
+            let attention = MultiHeadAttention(
+                query: linear(c.modelSize, c.headCount * c.headSize), key: linear(c.modelSize, c.kvHeadCount * c.headSize),
+                value: linear(c.modelSize, c.kvHeadCount * c.headSize), output: linear(c.headCount * c.headSize, c.modelSize, residualStd),
+                headCount: c.headCount, kvHeadCount: c.kvHeadCount, rotary: rotary)
+            let ffn = FeedForward(kind: gpt2 ? .geluTanh : .swiglu, up: linear(c.modelSize, c.hiddenSize),
+                                  down: linear(c.hiddenSize, c.modelSize, residualStd), gate: gpt2 ? nil : linear(c.modelSize, c.hiddenSize))
+            return TransformerBlock(attention: attention, feedForward: ffn, norm: gpt2 ? .layer : .rms, normEpsilon: c.normEpsilon, preNorm: true)
         }
-        self.blocks = blocks
         finalNorm = Norm(kind: gpt2 ? .layer : .rms, size: c.modelSize, epsilon: c.normEpsilon)
-        head = c.tiedEmbeddings ? nil : Linear(weight: Tensor(randomNormal: [c.modelSize, c.vocabularySize], standardDeviation: std, generator: &generator), bias: nil)
+        head = c.tiedEmbeddings ? nil : Linear(weight: weight([c.modelSize, c.vocabularySize], std), bias: nil)
     }
 
     public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {

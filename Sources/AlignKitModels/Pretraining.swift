@@ -90,7 +90,7 @@ public final class Pretrainer {
         var options = options
         if let newest {
             // The run's own options win, except the step count, which a resumed run may extend.
-            let saved = try JSONDecoder().decode(PretrainingOptions.self, from: Data(contentsOf: newest.appendingPathComponent("options.json")))
+            let saved = try JSONDecoder().decode(PretrainingOptions.self, from: readFile(newest.appendingPathComponent("options.json")))
             let steps = options.steps
             options = saved
             options.steps = max(steps, saved.steps)
@@ -138,7 +138,7 @@ public final class Pretrainer {
         optimizer = AdamW(learningRate: options.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: options.weightDecay)
         if let newest {
             model = try GPT(contentsOf: newest)
-            let state = try JSONSerialization.jsonObject(with: Data(contentsOf: newest.appendingPathComponent("state.json"))) as? [String: Any]
+            let state = try JSONSerialization.jsonObject(with: readFile(newest.appendingPathComponent("state.json"))) as? [String: Any]
             guard let savedStep = state?["step"] as? Int else { throw DataFileError(file: newest.appendingPathComponent("state.json").path, "no 'step'") }
             step = savedStep
             optimizer.state = try Self.readOptimizer(newest.appendingPathComponent("optimizer.safetensors"), model: model)
@@ -165,7 +165,7 @@ public final class Pretrainer {
                 ? try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".txt") }.sorted().map { path + "/" + $0 }
                 : [path]
             for file in files {
-                let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                let data = try readFile(URL(fileURLWithPath: file))
                 guard let text = String(data: data, encoding: .utf8) else { throw DataFileError(file: file, "is not UTF-8 text") }
                 texts.append(text)
             }

@@ -36,10 +36,13 @@ public enum Sampler {
             for i in 1..<v where logits[i] > logits[best] { best = i }
             return best
         }
+        // Sorting is needed only to cut to the top k or the nucleus; plain sampling takes ids in order.
+        let truncates = options.topK.map { $0 < v } == true || options.topP.map { $0 < 1 } == true
         var order = Array(0..<v)
-        order.sort { logits[$0] > logits[$1] }
+        if truncates { order.sort { logits[$0] > logits[$1] } }
         let k = min(options.topK ?? v, v)
-        let top = logits[order[0]]
+        var top = -Float.infinity
+        for i in 0..<v { top = max(top, logits[i]) }
         var probabilities = [Double](repeating: 0, count: k)
         var total = 0.0
         for i in 0..<k {

@@ -16,15 +16,26 @@ public struct MultiHeadAttention: Layer {
         precondition(modelSize % headCount == 0, "MultiHeadAttention: modelSize \(modelSize) must divide by headCount \(headCount)")
         precondition(kv >= 1 && headCount % kv == 0, "MultiHeadAttention: headCount \(headCount) must be a multiple of kvHeadCount \(kv)")
         let d = modelSize / headCount
+        self.init(query: Linear(inputSize: modelSize, outputSize: headCount * d, useBias: useBias, generator: &generator),
+                  key: Linear(inputSize: modelSize, outputSize: kv * d, useBias: useBias, generator: &generator),
+                  value: Linear(inputSize: modelSize, outputSize: kv * d, useBias: useBias, generator: &generator),
+                  output: Linear(inputSize: headCount * d, outputSize: modelSize, useBias: useBias, generator: &generator),
+                  headCount: headCount, kvHeadCount: kv, isCausal: isCausal, rotary: rotary)
+    }
+
+    /// Attention from its four projections (query [C, H·D], key and value [C, K·D], output [H·D, C]).
+    public init(query: Linear, key: Linear, value: Linear, output: Linear, headCount: Int, kvHeadCount: Int,
+                isCausal: Bool = true, rotary: RotaryEmbedding? = nil) {
+        let d = query.weight.shape[1] / headCount
+        precondition(d * headCount == query.weight.shape[1] && key.weight.shape[1] == kvHeadCount * d && value.weight.shape == key.weight.shape,
+                     "MultiHeadAttention: projections \(query.weight.shape), \(key.weight.shape), \(value.weight.shape) do not fit \(headCount) heads and \(kvHeadCount) key/value heads")
+        precondition(headCount % kvHeadCount == 0, "MultiHeadAttention: headCount \(headCount) must be a multiple of kvHeadCount \(kvHeadCount)")
+        self.query = query; self.key = key; self.value = value; self.output = output
         self.headCount = headCount
-        self.kvHeadCount = kv
+        self.kvHeadCount = kvHeadCount
         self.headSize = d
         self.isCausal = isCausal
         self.rotary = rotary
-        query = Linear(inputSize: modelSize, outputSize: headCount * d, useBias: useBias, generator: &generator)
-        key = Linear(inputSize: modelSize, outputSize: kv * d, useBias: useBias, generator: &generator)
-        value = Linear(inputSize: modelSize, outputSize: kv * d, useBias: useBias, generator: &generator)
-        output = Linear(inputSize: headCount * d, outputSize: modelSize, useBias: useBias, generator: &generator)
     }
 
     public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {

@@ -11,10 +11,18 @@ public struct FeedForward: Layer {
     public var gate: Linear?
 
     public init(modelSize: Int, hiddenSize: Int, kind: Kind, useBias: Bool = true, generator: inout RandomGenerator) {
+        let up = Linear(inputSize: modelSize, outputSize: hiddenSize, useBias: useBias, generator: &generator)
+        let gate = kind == .swiglu ? Linear(inputSize: modelSize, outputSize: hiddenSize, useBias: useBias, generator: &generator) : nil
+        self.init(kind: kind, up: up, down: Linear(inputSize: hiddenSize, outputSize: modelSize, useBias: useBias, generator: &generator), gate: gate)
+    }
+
+    /// The network from its layers; `gate` is required for SwiGLU and absent otherwise.
+    public init(kind: Kind, up: Linear, down: Linear, gate: Linear? = nil) {
+        precondition((kind == .swiglu) == (gate != nil), "FeedForward: \(kind) \(kind == .swiglu ? "needs" : "has no") gate")
         self.kind = kind
-        up = Linear(inputSize: modelSize, outputSize: hiddenSize, useBias: useBias, generator: &generator)
-        gate = kind == .swiglu ? Linear(inputSize: modelSize, outputSize: hiddenSize, useBias: useBias, generator: &generator) : nil
-        down = Linear(inputSize: hiddenSize, outputSize: modelSize, useBias: useBias, generator: &generator)
+        self.up = up
+        self.down = down
+        self.gate = gate
     }
 
     public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
@@ -39,12 +47,13 @@ public struct TransformerBlock: Layer {
     public var norm1: Norm, norm2: Norm
     public let preNorm: Bool
 
-    public init(attention: MultiHeadAttention, feedForward: FeedForward, norm: Norm.Kind = .layer, preNorm: Bool = true) {
+    public init(attention: MultiHeadAttention, feedForward: FeedForward, norm: Norm.Kind = .layer, normEpsilon: Float = 1e-5,
+                preNorm: Bool = true) {
         let size = attention.output.weight.shape[1]
         self.attention = attention
         self.feedForward = feedForward
-        norm1 = Norm(kind: norm, size: size)
-        norm2 = Norm(kind: norm, size: size)
+        norm1 = Norm(kind: norm, size: size, epsilon: normEpsilon)
+        norm2 = Norm(kind: norm, size: size, epsilon: normEpsilon)
         self.preNorm = preNorm
     }
 

@@ -84,7 +84,7 @@ extension Tensor {
             for i in range { yp.value[i] = ap.value[i] * sp.value[i] * bp.value[i] }
         }
         return y.recorded(from: [a, b]) { [a, b, sig] g, t in
-            // The pointers below stay valid because the closure holds these tensors.
+            // A use of each capture, so the closure keeps the storages the pointers below point into.
             withExtendedLifetime((a, b, sig)) {}
             let da = t[0] ? Tensor(uninitializedShape: a.shape) : nil, db = t[1] ? Tensor(uninitializedShape: a.shape) : nil
             let gp = UncheckedSendable(g.pointer), dap = UncheckedSendable(da?.pointer), dbp = UncheckedSendable(db?.pointer)
@@ -135,7 +135,7 @@ extension Tensor {
             }
         }
         return y.recorded(from: b == nil ? [self, w] : [self, w, b!]) { [w, normalizedX] g, t in
-            // The pointers below stay valid because the closure holds these tensors.
+            // A use of each capture, so the closure keeps the storages the pointers below point into.
             withExtendedLifetime((w, normalizedX)) {}
             let dx = t[0] ? Tensor(uninitializedShape: self.shape) : nil
             var dw = [Float](repeating: 0, count: c), db = [Float](repeating: 0, count: c)
@@ -186,10 +186,15 @@ public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, sca
                  "causalAttention: query \(q.shape), key \(k.shape), value \(v.shape) need [B, H, T, D] and [B, H, S, D] with S ≥ T")
     let (b, h, t, d, s) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3], k.shape[2])
     let heads = b * h, shift = s - t
+    /// One m x n product per head, every matrix contiguous: C = op(A) op(B).
+    func perHead(_ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
+                 _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        GEMM.multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: heads, m: m, n: n, k: k,
+                             a: a, lda: transposeA ? m : k, strideA: m * k, b: b, ldb: transposeB ? k : n, strideB: k * n,
+                             c: c, ldc: n, strideC: m * n)
+    }
     let p = Tensor(uninitializedShape: [b, h, t, s])
-    GEMM.multiplyBatched(transposeA: false, transposeB: true, batchCount: heads, m: t, n: s, k: d,
-                         a: q.pointer, lda: d, strideA: t * d, b: k.pointer, ldb: d, strideB: s * d,
-                         c: p.pointer, ldc: s, strideC: t * s)
+    perHead(false, true, m: t, n: s, k: d, q.pointer, k.pointer, p.pointer)
     let pp = UncheckedSendable(p.pointer)
     Parallel.forChunks(heads * t, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { rows in
         for row in rows {
@@ -204,25 +209,19 @@ public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, sca
         }
     }
     let y = Tensor(uninitializedShape: [b, h, t, d])
-    GEMM.multiplyBatched(transposeA: false, transposeB: false, batchCount: heads, m: t, n: d, k: s,
-                         a: p.pointer, lda: s, strideA: t * s, b: v.pointer, ldb: d, strideB: s * d,
-                         c: y.pointer, ldc: d, strideC: t * d)
+    perHead(false, false, m: t, n: d, k: s, p.pointer, v.pointer, y.pointer)
     return y.recorded(from: [q, k, v]) { [p] g, tracked in
-        withExtendedLifetime(p) {}
+        withExtendedLifetime(p) {}   // keeps the probabilities that `pp` points into
         var dq: Tensor?, dk: Tensor?, dv: Tensor?
         if tracked[2] {
             let out = Tensor(uninitializedShape: v.shape)
-            GEMM.multiplyBatched(transposeA: true, transposeB: false, batchCount: heads, m: s, n: d, k: t,
-                                 a: p.pointer, lda: s, strideA: t * s, b: g.pointer, ldb: d, strideB: t * d,
-                                 c: out.pointer, ldc: d, strideC: s * d)
+            perHead(true, false, m: s, n: d, k: t, p.pointer, g.pointer, out.pointer)
             dv = out
         }
         guard tracked[0] || tracked[1] else { return [nil, nil, dv] }
         // dS in place of dP: dP = dY Vᵀ, then dS = s P ⊙ (dP - rowsum(dP ⊙ P)).
         let ds = Tensor(uninitializedShape: [b, h, t, s])
-        GEMM.multiplyBatched(transposeA: false, transposeB: true, batchCount: heads, m: t, n: s, k: d,
-                             a: g.pointer, lda: d, strideA: t * d, b: v.pointer, ldb: d, strideB: s * d,
-                             c: ds.pointer, ldc: s, strideC: t * s)
+        perHead(false, true, m: t, n: s, k: d, g.pointer, v.pointer, ds.pointer)
         let dsp = UncheckedSendable(ds.pointer)
         Parallel.forChunks(heads * t, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { rows in
             for row in rows {
@@ -236,16 +235,12 @@ public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, sca
         }
         if tracked[0] {
             let out = Tensor(uninitializedShape: q.shape)
-            GEMM.multiplyBatched(transposeA: false, transposeB: false, batchCount: heads, m: t, n: d, k: s,
-                                 a: ds.pointer, lda: s, strideA: t * s, b: k.pointer, ldb: d, strideB: s * d,
-                                 c: out.pointer, ldc: d, strideC: t * d)
+            perHead(false, false, m: t, n: d, k: s, ds.pointer, k.pointer, out.pointer)
             dq = out
         }
         if tracked[1] {
             let out = Tensor(uninitializedShape: k.shape)
-            GEMM.multiplyBatched(transposeA: true, transposeB: false, batchCount: heads, m: s, n: d, k: t,
-                                 a: ds.pointer, lda: s, strideA: t * s, b: q.pointer, ldb: d, strideB: t * d,
-                                 c: out.pointer, ldc: d, strideC: s * d)
+            perHead(true, false, m: s, n: d, k: t, ds.pointer, q.pointer, out.pointer)
             dk = out
         }
         return [dq, dk, dv]

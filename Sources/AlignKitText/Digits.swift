@@ -11,6 +11,11 @@ public struct DataFileError: Error, CustomStringConvertible, Equatable {
     public var description: String { line.map { "\(file):\($0): \(message)" } ?? "\(file): \(message)" }
 }
 
+/// The file's bytes, or an error that names it.
+public func readFile(_ url: URL) throws -> Data {
+    do { return try Data(contentsOf: url) } catch { throw DataFileError(file: url.path, "cannot read: \(error.localizedDescription)") }
+}
+
 /// The digits data set, with a fixed train/test split.
 public struct DigitsDataset: Sendable {
     /// Images [N, 1, 8, 8], pixels scaled to [0, 1].
@@ -23,10 +28,7 @@ public struct DigitsDataset: Sendable {
     /// Reads `digits.csv.gz` (or an uncompressed `.csv`).
     public init(contentsOf url: URL) throws {
         let name = url.path
-        let raw: [UInt8]
-        do { raw = [UInt8](try Data(contentsOf: url)) } catch {
-            throw DataFileError(file: name, "cannot read: \(error.localizedDescription)")
-        }
+        let raw = [UInt8](try readFile(url))
         let bytes: [UInt8]
         if raw.starts(with: [0x1f, 0x8b]) {
             do { bytes = try Inflate.gzip(raw, maximumOutput: 64 << 20) } catch {

@@ -205,8 +205,3 @@ public struct BytePairTokenizer: TextTokenizer {
         }
     }
 }
-
-/// The file's bytes, or an error that names it.
-func readFile(_ url: URL) throws -> Data {
-    do { return try Data(contentsOf: url) } catch { throw DataFileError(file: url.path, "cannot read: \(error.localizedDescription)") }
-}
