@@ -32,6 +32,7 @@ let package = Package(
         .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor", "AlignKitTestSupport"]),
         .testTarget(name: "AlignKitTextTests", dependencies: ["AlignKitText"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitModelsTests", dependencies: ["AlignKitModels"], exclude: ["Fixtures"]),
+        .testTarget(name: "AlignKitAlignmentTests", dependencies: ["AlignKitAlignment", "AlignKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels", "AlignKitTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

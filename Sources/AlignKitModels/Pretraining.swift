@@ -72,8 +72,7 @@ public final class Pretrainer {
     public let streams: TokenStreams
     let emit: (PretrainingEvent) -> Void
 
-    var checkpointsFolder: URL { output.appendingPathComponent("checkpoints") }
-    var metricsFile: URL { output.appendingPathComponent("metrics.jsonl") }
+    var run: RunFolder { RunFolder(output) }
 
     /// Prepares a run in `output`: with `resume`, from its newest checkpoint (options, tokenizer and
     /// all state from there); otherwise from scratch (an existing run there is an error).
@@ -81,12 +80,10 @@ public final class Pretrainer {
         self.output = output
         self.emit = emit
         let fm = FileManager.default
-        let newest = resume ? try Self.newestCheckpoint(in: output.appendingPathComponent("checkpoints")) : nil
+        let run = RunFolder(output)
+        try run.prepare(resume: resume)
+        let newest = resume ? run.newestCheckpoint() : nil
         if resume && newest == nil { emit(.message("no checkpoint in \(output.path); starting from scratch")) }
-        if !resume && fm.fileExists(atPath: output.appendingPathComponent("checkpoints").path) {
-            throw DataFileError(file: output.path, "already holds a run; pass --resume to continue it or choose another --out")
-        }
-        try fm.createDirectory(at: output, withIntermediateDirectories: true)
         var options = options
         if let newest {
             // The run's own options win, except the step count, which a resumed run may extend.
@@ -138,17 +135,15 @@ public final class Pretrainer {
         optimizer = AdamW(learningRate: options.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: options.weightDecay)
         if let newest {
             model = try GPT(contentsOf: newest)
-            let state = try JSONSerialization.jsonObject(with: readFile(newest.appendingPathComponent("state.json"))) as? [String: Any]
-            guard let savedStep = state?["step"] as? Int else { throw DataFileError(file: newest.appendingPathComponent("state.json").path, "no 'step'") }
+            guard let savedStep = try RunFolder.readState(newest)["step"] as? Int else {
+                throw DataFileError(file: newest.appendingPathComponent("state.json").path, "no 'step'")
+            }
             step = savedStep
-            optimizer.state = try Self.readOptimizer(newest.appendingPathComponent("optimizer.safetensors"), model: model)
+            optimizer.state = try RunFolder.readOptimizer(newest, parameterNames: model.parameterNames)
             emit(.message("resumed from \(newest.lastPathComponent) (step \(step))"))
         } else {
             model = GPT(configuration: configuration, seed: options.seed)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try writeAtomically(try encoder.encode(options), to: output.appendingPathComponent("options.json"))
-            try? fm.removeItem(at: metricsFile)
+            try run.start(options: options)
         }
         emit(.message("model: \(configuration.architecture.rawValue), \(configuration.parameterCount) parameters " +
                       "(C \(configuration.modelSize), \(configuration.layerCount) layers, \(configuration.headCount) heads, " +
@@ -260,63 +255,11 @@ public final class Pretrainer {
         }
     }
 
-    func appendMetrics(_ record: [String: Any]) throws {
-        var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-        line.append(UInt8(ascii: "\n"))
-        if let handle = try? FileHandle(forWritingTo: metricsFile) {
-            defer { try? handle.close() }
-            try handle.seekToEnd()
-            try handle.write(contentsOf: line)
-        } else {
-            try line.write(to: metricsFile)
-        }
-    }
+    func appendMetrics(_ record: [String: Any]) throws { try run.appendMetrics(record) }
 
-    /// Writes checkpoints/step-N (model, optimizer, options, then state.json last), refreshes the
-    /// model at the top of the output folder, and keeps the two newest checkpoints.
+    /// Writes checkpoints/step-N (see `RunFolder`).
     public func saveCheckpoint() throws {
-        let fm = FileManager.default
-        let name = String(format: "step-%08d", step)
-        let folder = checkpointsFolder.appendingPathComponent(name)
-        let staging = checkpointsFolder.appendingPathComponent(".\(name).partial")
-        try? fm.removeItem(at: staging)
-        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
-        try model.save(to: staging)
-        var tensors: [(String, Tensor)] = []
-        let state = optimizer.state
-        for (i, name) in model.parameterNames.enumerated() where i < state.first.count {
-            tensors.append(("m." + name, state.first[i])); tensors.append(("v." + name, state.second[i]))
-        }
-        try writeSafeTensors(tensors, to: staging.appendingPathComponent("optimizer.safetensors"),
-                             metadata: ["step_count": "\(state.stepCount)"])
-        try fm.copyItem(at: output.appendingPathComponent("options.json"), to: staging.appendingPathComponent("options.json"))
-        try writeAtomically(try JSONSerialization.data(withJSONObject: ["step": step]), to: staging.appendingPathComponent("state.json"))
-        try? fm.removeItem(at: folder)
-        try fm.moveItem(at: staging, to: folder)
-        // The newest model, ready for `sample` and `score`.
-        try model.save(to: output)
-        let all = try Self.checkpoints(in: checkpointsFolder)
-        for old in all.dropLast(2) { try? fm.removeItem(at: old) }
+        let folder = try run.saveCheckpoint(step: step, state: [:], optimizer: optimizer.state, parameterNames: model.parameterNames) { try model.save(to: $0) }
         emit(.checkpoint(step: step, path: folder.path))
-    }
-
-    static func checkpoints(in folder: URL) throws -> [URL] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
-        return names.filter { $0.hasPrefix("step-") }.sorted().map { folder.appendingPathComponent($0) }
-            .filter { FileManager.default.fileExists(atPath: $0.appendingPathComponent("state.json").path) }
-    }
-
-    static func newestCheckpoint(in folder: URL) throws -> URL? { try checkpoints(in: folder).last }
-
-    static func readOptimizer(_ url: URL, model: GPT) throws -> Adam.State {
-        let file = try SafeTensorsFile(contentsOf: url)
-        guard let count = file.metadata["step_count"].flatMap(Int.init) else { throw DataFileError(file: url.path, "no step_count in __metadata__") }
-        var first: [Tensor] = [], second: [Tensor] = []
-        if count > 0 {
-            for name in model.parameterNames {
-                first.append(try file.tensor("m." + name)); second.append(try file.tensor("v." + name))
-            }
-        }
-        return Adam.State(stepCount: count, first: first, second: second)
     }
 }

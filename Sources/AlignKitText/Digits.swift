@@ -6,9 +6,16 @@ import Foundation
 public struct DataFileError: Error, CustomStringConvertible, Equatable {
     public let file: String
     public let line: Int?
+    /// The field of a record (a JSON key or path such as `chosen[1].role`), when one is at fault.
+    public let field: String?
     public let message: String
-    public init(file: String, line: Int? = nil, _ message: String) { self.file = file; self.line = line; self.message = message }
-    public var description: String { line.map { "\(file):\($0): \(message)" } ?? "\(file): \(message)" }
+    public init(file: String, line: Int? = nil, field: String? = nil, _ message: String) {
+        self.file = file; self.line = line; self.field = field; self.message = message
+    }
+    public var description: String {
+        let place = line.map { "\(file):\($0)" } ?? file
+        return field.map { "\(place): field '\($0)': \(message)" } ?? "\(place): \(message)"
+    }
 }
 
 /// The file's bytes, or an error that names it.

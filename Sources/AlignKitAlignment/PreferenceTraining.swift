@@ -1,0 +1,374 @@
+// Preference optimization (DPO and its family, SimPO, CPO, ORPO) of a GPT on preference pairs:
+//
+//   preference JSONL ─ encode (TRL's way; see AlignmentEncoder) ─ per step a batch of B pairs:
+//   one policy forward over 2B rows (chosen…, rejected…) ─ Σ log π over completion tokens
+//   ─ reference log-probabilities: precomputed once per data set and cached on disk (keyed by the
+//     reference's weights and the encoded data), or computed each step (TR-DPO syncing needs that)
+//   ─ the objective's loss ─ backward ─ global-norm clipping ─ AdamW ─ metrics named as TRL names them.
+import AlignKitNN
+import AlignKitText
+import Foundation
+
+public struct PreferenceTrainingOptions: Codable, Sendable {
+    /// Preference JSONL for training.
+    public var data = ""
+    /// Held-out preference JSONL, evaluated every `evaluateEvery` steps and at the end.
+    public var evaluationData: String?
+    /// The policy's model folder (config.json, model.safetensors, tokenizer.json).
+    public var model = ""
+    /// The reference's model folder; nil uses the starting policy.
+    public var referenceModel: String?
+    public var objective = PreferenceObjective()
+    public var learningRate: Float = 5e-5
+    public var minimumLearningRate: Float = 5e-6
+    public var warmupSteps = 0
+    public var weightDecay: Float = 0
+    public var clipNorm: Float = 1
+    public var batchSize = 8
+    public var epochs = 1
+    /// Stops after this many steps when set (otherwise `epochs` passes over the data).
+    public var maxSteps: Int?
+    /// Longest prompt + completion in tokens; nil uses the model's context length.
+    public var maxLength: Int?
+    /// Precompute the reference's log-probabilities once (and cache them on disk).
+    public var precomputeReference = true
+    /// The folder of cached reference log-probabilities; nil uses `<cache>/reference-logps`.
+    public var referenceCache: String?
+    /// TR-DPO: every N steps the reference becomes α·policy + (1-α)·reference (needs live reference passes).
+    public var syncReferenceEvery: Int?
+    public var syncReferenceAlpha: Float = 0.6
+    public var onBadLine: BadLinePolicy = .error
+    public var seed: UInt64 = 42
+    public var logEvery = 1
+    public var evaluateEvery = 50
+    public var saveEvery = 100
+
+    public init() {}
+}
+
+/// Progress and results of an alignment trainer.
+public enum TrainingEvent: Sendable {
+    case message(String)
+    /// A training step's metrics (TRL's names) and the time left.
+    case step(step: Int, of: Int, metrics: [String: Double], secondsLeft: Double)
+    /// Held-out metrics (names prefixed with `eval_`).
+    case evaluation(step: Int, metrics: [String: Double])
+    case checkpoint(step: Int, path: String)
+}
+
+/// Sums of per-pair quantities over a batch or a data set, turned into TRL's metric names.
+struct PreferenceMetrics {
+    var pairs = 0
+    var loss = 0.0, lossBatches = 0
+    var chosenRewards = 0.0, rejectedRewards = 0.0, accurate = 0, margins = 0.0
+    var chosenLogps = 0.0, rejectedLogps = 0.0
+    var chosenLogitSum = 0.0, chosenTokens = 0, rejectedLogitSum = 0.0, rejectedTokens = 0
+
+    mutating func add(loss l: Float, result: PreferenceLossResult, policy: PairLogProbabilities, chosen: CompletionScores, rejected: CompletionScores) {
+        loss += Double(l); lossBatches += 1
+        let c = policy.chosen.scalars, r = policy.rejected.scalars
+        for i in c.indices {
+            pairs += 1
+            chosenRewards += Double(result.chosenRewards[i]); rejectedRewards += Double(result.rejectedRewards[i])
+            if result.chosenRewards[i] > result.rejectedRewards[i] { accurate += 1 }
+            margins += Double(result.chosenRewards[i] - result.rejectedRewards[i])
+            chosenLogps += Double(c[i]); rejectedLogps += Double(r[i])
+        }
+        chosenLogitSum += chosen.meanLogitSums.reduce(0, +); chosenTokens += chosen.lengths.reduce(0, +)
+        rejectedLogitSum += rejected.meanLogitSums.reduce(0, +); rejectedTokens += rejected.lengths.reduce(0, +)
+    }
+
+    var values: [String: Double] {
+        let n = Double(max(pairs, 1))
+        return ["loss": loss / Double(max(lossBatches, 1)),
+                "rewards/chosen": chosenRewards / n, "rewards/rejected": rejectedRewards / n,
+                "rewards/accuracies": Double(accurate) / n, "rewards/margins": margins / n,
+                "logps/chosen": chosenLogps / n, "logps/rejected": rejectedLogps / n,
+                "logits/chosen": chosenTokens > 0 ? chosenLogitSum / Double(chosenTokens) : 0,
+                "logits/rejected": rejectedTokens > 0 ? rejectedLogitSum / Double(rejectedTokens) : 0]
+    }
+}
+
+/// Reference log-probabilities of a data set's chosen and rejected completions.
+public struct ReferenceLogProbabilities: Sendable {
+    public var chosen: [Float]
+    public var rejected: [Float]
+}
+
+public final class PreferenceTrainer {
+    public let options: PreferenceTrainingOptions
+    public let output: URL
+    public private(set) var policy: GPT
+    public private(set) var reference: GPT?
+    public let tokenizer: BytePairTokenizer
+    public private(set) var optimizer: Adam
+    public private(set) var step = 0
+    public let train: [EncodedExample]
+    public let evaluation: [EncodedExample]
+    /// Reference forward passes this trainer ran (batches), for the cache's test and the curious.
+    public private(set) var referenceForwardPasses = 0
+    var trainReference: ReferenceLogProbabilities?
+    var evaluationReference: ReferenceLogProbabilities?
+    let emit: (TrainingEvent) -> Void
+    let padID: Int
+    var run: RunFolder { RunFolder(output) }
+
+    /// Steps of the whole run.
+    public var totalSteps: Int {
+        let perEpoch = (train.count + options.batchSize - 1) / options.batchSize
+        return options.maxSteps.map { min($0, perEpoch * options.epochs) } ?? perEpoch * options.epochs
+    }
+
+    public init(options: PreferenceTrainingOptions, output: URL, resume: Bool = false, emit: @escaping (TrainingEvent) -> Void = { _ in }) throws {
+        self.output = output
+        self.emit = emit
+        let run = RunFolder(output)
+        try run.prepare(resume: resume)
+        let newest = resume ? run.newestCheckpoint() : nil
+        var options = options
+        if let newest {
+            options = try JSONDecoder().decode(PreferenceTrainingOptions.self, from: readFile(newest.appendingPathComponent("options.json")))
+        }
+        do { try options.objective.validate() } catch { throw DataFileError(file: "options", error.message) }
+        guard options.batchSize > 0, options.epochs > 0 else { throw DataFileError(file: "options", "batch size and epochs must be positive") }
+        self.options = options
+        let modelFolder = URL(fileURLWithPath: options.model)
+        tokenizer = try BytePairTokenizer(contentsOf: modelFolder)
+        let template = try ChatTemplate.load(from: modelFolder) ?? ChatTemplate()
+        policy = try GPT(contentsOf: newest ?? modelFolder)
+        let context = policy.configuration.contextLength
+        guard tokenizer.vocabularySize <= policy.configuration.vocabularySize else {
+            throw DataFileError(file: modelFolder.appendingPathComponent("tokenizer.json").path,
+                                "has \(tokenizer.vocabularySize) ids; the model's vocabulary has \(policy.configuration.vocabularySize)")
+        }
+        padID = tokenizer.endOfTextID ?? 0
+        if options.objective.needsReference {
+            if let path = options.referenceModel {
+                let r = try GPT(contentsOf: URL(fileURLWithPath: path))
+                guard r.configuration.vocabularySize == policy.configuration.vocabularySize else {
+                    throw DataFileError(file: path, "the reference's vocabulary (\(r.configuration.vocabularySize)) differs from the policy's (\(policy.configuration.vocabularySize))")
+                }
+                reference = r
+            } else {
+                reference = newest == nil ? policy : try GPT(contentsOf: modelFolder)
+            }
+        }
+        // Data.
+        let maxLength = min(options.maxLength ?? context, context)
+        let encoder = AlignmentEncoder(tokenizer: tokenizer, template: template, maxLength: maxLength)
+        func load(_ path: String) throws -> [EncodedExample] {
+            let file = try PreferenceExample.read(URL(fileURLWithPath: path), onBadLine: options.onBadLine)
+            if let summary = file.skipped.summary() { emit(.message(summary)) }
+            let (encoded, report) = encoder.encode(file.records, file: path)
+            emit(.message("\(path): \(report)"))
+            for dropped in report.dropped.prefix(3) { emit(.message("  dropped \(dropped)")) }
+            guard !encoded.isEmpty else { throw DataFileError(file: path, "holds no usable preference pair") }
+            return encoded
+        }
+        train = try load(options.data)
+        evaluation = try options.evaluationData.map(load) ?? []
+        optimizer = AdamW(learningRate: options.learningRate, beta1: 0.9, beta2: 0.999, weightDecay: options.weightDecay)
+        if let newest {
+            guard let savedStep = try RunFolder.readState(newest)["step"] as? Int else {
+                throw DataFileError(file: newest.appendingPathComponent("state.json").path, "no 'step'")
+            }
+            step = savedStep
+            optimizer.state = try RunFolder.readOptimizer(newest, parameterNames: policy.parameterNames)
+            if options.syncReferenceEvery != nil, FileManager.default.fileExists(atPath: newest.appendingPathComponent("reference").path) {
+                reference = try GPT(contentsOf: newest.appendingPathComponent("reference"))
+            }
+            emit(.message("resumed from \(newest.lastPathComponent) (step \(step))"))
+        } else {
+            try run.start(options: options)
+            try run.copyTokenizer(from: modelFolder)
+        }
+        if reference != nil && options.precomputeReference && options.syncReferenceEvery == nil {
+            trainReference = try cachedReference(train, name: "train")
+            if !evaluation.isEmpty { evaluationReference = try cachedReference(evaluation, name: "evaluation") }
+        }
+    }
+
+    // MARK: Reference log-probabilities
+
+    /// The cache key: SHA-256 of the reference's configuration and weights and of the encoded pairs.
+    func referenceKey(_ examples: [EncodedExample]) -> String {
+        var bytes: [UInt8] = []
+        var model = reference!
+        bytes += Array((try? JSONEncoder().encode(model.configuration)) ?? Data())
+        model.forEachParameter { p in p.withUnsafeBufferPointer { bytes += UnsafeRawBufferPointer($0) } }
+        for e in examples {
+            for ids in [e.prompt] + e.completions {
+                bytes += withUnsafeBytes(of: Int32(ids.count).littleEndian, Array.init)
+                for id in ids { bytes += withUnsafeBytes(of: Int32(id).littleEndian, Array.init) }
+            }
+        }
+        return SHA256.hexDigest(bytes)
+    }
+
+    /// The reference's log-probabilities of `examples`: read from the cache when it holds them,
+    /// else computed (and written there).
+    func cachedReference(_ examples: [EncodedExample], name: String) throws -> ReferenceLogProbabilities {
+        let folder = options.referenceCache.map { URL(fileURLWithPath: $0) } ?? DataCache.directory.appendingPathComponent("reference-logps")
+        let key = referenceKey(examples)
+        let file = folder.appendingPathComponent("\(key).safetensors")
+        if FileManager.default.fileExists(atPath: file.path), let cached = try? SafeTensorsFile(contentsOf: file),
+           let c = try? cached.tensor("chosen"), let r = try? cached.tensor("rejected"), c.shape == [examples.count], r.shape == [examples.count] {
+            emit(.message("reference log-probabilities of the \(name) pairs: cached (\(file.path))"))
+            return ReferenceLogProbabilities(chosen: c.scalars, rejected: r.scalars)
+        }
+        let started = Date()
+        let computed = computeReference(examples)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try writeSafeTensors([("chosen", Tensor(computed.chosen)), ("rejected", Tensor(computed.rejected))], to: file,
+                             metadata: ["pairs": "\(examples.count)", "format": "alignkit reference log-probabilities"])
+        emit(.message(String(format: "reference log-probabilities of the %d %@ pairs: computed in %.1f s, cached at %@",
+                             examples.count, name, Date().timeIntervalSince(started), file.path)))
+        return computed
+    }
+
+    func computeReference(_ examples: [EncodedExample]) -> ReferenceLogProbabilities {
+        var chosen: [Float] = [], rejected: [Float] = []
+        for start in stride(from: 0, to: examples.count, by: options.batchSize) {
+            let batch = Array(examples[start..<min(start + options.batchSize, examples.count)])
+            let s = referenceScores(batch)
+            chosen += s.chosen; rejected += s.rejected
+        }
+        return ReferenceLogProbabilities(chosen: chosen, rejected: rejected)
+    }
+
+    func referenceScores(_ batch: [EncodedExample]) -> ReferenceLogProbabilities {
+        referenceForwardPasses += 1
+        let all = withoutGradient { reference!.scoreCompletions(CompletionBatch(pairs: batch, padID: padID), withLogitStatistics: false) }.logProbabilities.scalars
+        return ReferenceLogProbabilities(chosen: Array(all[..<batch.count]), rejected: Array(all[batch.count...]))
+    }
+
+    // MARK: Steps
+
+    /// The pairs of `step`: a permutation of the data per epoch, drawn from the seed and the epoch, so
+    /// a resumed run sees the batches an uninterrupted one would.
+    func batchIndices(_ step: Int) -> [Int] {
+        let perEpoch = (train.count + options.batchSize - 1) / options.batchSize
+        let epoch = step / perEpoch, position = step % perEpoch
+        var generator = RandomGenerator(seed: options.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(epoch))
+        var order = Array(train.indices)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(generator.next() % UInt64(i + 1))) }
+        return Array(order[(position * options.batchSize)..<min((position + 1) * options.batchSize, order.count)])
+    }
+
+    /// Loss and metrics of a batch under `model` (the tape records when `model` is being differentiated).
+    func evaluateBatch(_ model: GPT, _ batch: [EncodedExample], reference cached: ReferenceLogProbabilities?, metrics: inout PreferenceMetrics) -> Tensor {
+        let b = batch.count
+        let scores = model.scoreCompletions(CompletionBatch(pairs: batch, padID: padID))
+        let chosen = scores.logProbabilities.slice(alongAxis: 0, range: 0..<b)
+        let rejected = scores.logProbabilities.slice(alongAxis: 0, range: b..<(2 * b))
+        let ref = reference == nil ? ReferenceLogProbabilities(chosen: .init(repeating: 0, count: b), rejected: .init(repeating: 0, count: b))
+            : cached ?? referenceScores(batch)
+        let pairs = PairLogProbabilities(chosen: chosen, rejected: rejected, referenceChosen: Tensor(ref.chosen), referenceRejected: Tensor(ref.rejected),
+                                         chosenLengths: Array(scores.lengths[..<b]), rejectedLengths: Array(scores.lengths[b...]))
+        let result = options.objective.loss(pairs)
+        let split = { (range: Range<Int>) in CompletionScores(logProbabilities: Tensor(0), lengths: Array(scores.lengths[range]),
+                                                              meanLogitSums: Array(scores.meanLogitSums[range])) }
+        metrics.add(loss: result.loss.scalar, result: result, policy: pairs, chosen: split(0..<b), rejected: split(b..<(2 * b)))
+        return result.loss
+    }
+
+    func slice(_ r: ReferenceLogProbabilities?, _ indices: [Int]) -> ReferenceLogProbabilities? {
+        guard let r else { return nil }
+        return ReferenceLogProbabilities(chosen: indices.map { r.chosen[$0] }, rejected: indices.map { r.rejected[$0] })
+    }
+
+    /// One optimization step; returns its metrics.
+    @discardableResult
+    public func trainStep(learningRate: Float) -> [String: Double] {
+        let indices = batchIndices(step)
+        let batch = indices.map { train[$0] }
+        let cached = slice(trainReference, indices)
+        var metrics = PreferenceMetrics()
+        let (_, gradient) = valueWithGradient(at: policy) { m in evaluateBatch(m, batch, reference: cached, metrics: &metrics) }
+        var clipped = gradient
+        let norm = clipByGlobalNorm(&clipped, maximumNorm: options.clipNorm)
+        optimizer.learningRate = learningRate
+        optimizer.update(&policy, along: clipped)
+        step += 1
+        if let every = options.syncReferenceEvery, step % every == 0, reference != nil { syncReference() }
+        var values = metrics.values
+        values["grad_norm"] = Double(norm)
+        values["learning_rate"] = Double(learningRate)
+        return values
+    }
+
+    /// TR-DPO: reference ← α·policy + (1-α)·reference.
+    func syncReference() {
+        let alpha = options.syncReferenceAlpha
+        var updated = reference!
+        var policyParameters: [Tensor] = []
+        var p = policy
+        p.forEachParameter { policyParameters.append($0) }
+        var i = 0
+        updated.forEachParameter { r in
+            r = withoutGradient { alpha * policyParameters[i] + (1 - alpha) * r }
+            i += 1
+        }
+        reference = updated
+    }
+
+    /// Held-out metrics over the whole evaluation set (`eval_` names); empty without one.
+    public func evaluate() -> [String: Double] {
+        guard !evaluation.isEmpty else { return [:] }
+        var metrics = PreferenceMetrics()
+        withoutGradient {
+            for start in stride(from: 0, to: evaluation.count, by: options.batchSize) {
+                let indices = Array(start..<min(start + options.batchSize, evaluation.count))
+                _ = evaluateBatch(policy, indices.map { evaluation[$0] }, reference: slice(evaluationReference, indices), metrics: &metrics)
+            }
+        }
+        return Dictionary(uniqueKeysWithValues: metrics.values.map { ("eval_" + $0.key, $0.value) })
+    }
+
+    /// Trains to the end (or until `shouldStop`, which saves a checkpoint first).
+    public func run(shouldStop: () -> Bool = { false }) throws {
+        let total = totalSteps
+        let schedule = LearningRateSchedule.cosine(peak: options.learningRate, minimum: options.minimumLearningRate,
+                                                   warmupSteps: options.warmupSteps, totalSteps: max(total, 1))
+        if step == 0 && !evaluation.isEmpty {
+            let m = evaluate()
+            emit(.evaluation(step: 0, metrics: m))
+            try run.appendMetrics(m.merging(["step": 0]) { a, _ in a })
+        }
+        let runStart = Date(), firstStep = step
+        var windowPairs = 0, windowStart = Date()
+        while step < total {
+            if shouldStop() {
+                emit(.message("stopping at step \(step)"))
+                try saveCheckpoint()
+                return
+            }
+            var metrics = trainStep(learningRate: schedule.learningRate(at: step))
+            windowPairs += batchIndices(step - 1).count
+            if step % options.logEvery == 0 || step == total {
+                let now = Date()
+                metrics["pairs_per_second"] = Double(windowPairs) / max(now.timeIntervalSince(windowStart), 1e-9)
+                metrics["epoch"] = Double(step) * Double(options.batchSize) / Double(train.count)
+                let left = now.timeIntervalSince(runStart) / Double(step - firstStep) * Double(total - step)
+                emit(.step(step: step, of: total, metrics: metrics, secondsLeft: left))
+                try run.appendMetrics(metrics.merging(["step": Double(step)]) { a, _ in a })
+                windowPairs = 0; windowStart = now
+            }
+            if !evaluation.isEmpty && (step % options.evaluateEvery == 0 || step == total) {
+                let m = evaluate()
+                emit(.evaluation(step: step, metrics: m))
+                try run.appendMetrics(m.merging(["step": Double(step)]) { a, _ in a })
+            }
+            if step % options.saveEvery == 0 || step == total { try saveCheckpoint() }
+        }
+    }
+
+    public func saveCheckpoint() throws {
+        // A synced reference is part of the run's state.
+        let synced = options.syncReferenceEvery != nil ? reference : nil
+        let folder = try run.saveCheckpoint(step: step, state: [:], optimizer: optimizer.state, parameterNames: policy.parameterNames,
+                                            writeModel: { [policy] in try policy.save(to: $0) },
+                                            writeExtra: { dir in try synced?.save(to: dir.appendingPathComponent("reference")) })
+        emit(.checkpoint(step: step, path: folder.path))
+    }
+}
