@@ -153,6 +153,10 @@ public final class PreferenceTrainer {
                 reference = newest == nil ? policy : try GPT(contentsOf: modelFolder)
             }
         }
+        if options.syncReferenceEvery != nil, let r = reference, r.configuration != policy.configuration {
+            throw DataFileError(file: options.referenceModel ?? options.model,
+                                "TR-DPO reference syncing mixes the policy into the reference, so both need the same configuration")
+        }
         // Data.
         let maxLength = min(options.maxLength ?? context, context)
         let encoder = AlignmentEncoder(tokenizer: tokenizer, template: template, maxLength: maxLength)
@@ -194,7 +198,9 @@ public final class PreferenceTrainer {
     func referenceKey(_ examples: [EncodedExample]) -> String {
         var bytes: [UInt8] = []
         var model = reference!
-        bytes += Array((try? JSONEncoder().encode(model.configuration)) ?? Data())
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys   // key order is otherwise not stable
+        bytes += Array((try? encoder.encode(model.configuration)) ?? Data())
         model.forEachParameter { p in p.withUnsafeBufferPointer { bytes += UnsafeRawBufferPointer($0) } }
         for e in examples {
             for ids in [e.prompt] + e.completions {

@@ -2,7 +2,7 @@
 // completion's tokens only (never the prompt's, never padding). All sequences of a batch — chosen and
 // rejected together — go through the model in one forward pass as right-padded rows; a label of -1
 // masks every position whose next token is not a completion token.
-@_exported import AlignKitModels
+import AlignKitModels
 import AlignKitNN
 import AlignKitText
 

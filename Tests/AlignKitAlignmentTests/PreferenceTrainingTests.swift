@@ -1,0 +1,99 @@
+// The preference trainer: the cached reference spares every reference pass of a second run, training
+// separates chosen from rejected, and a resumed run ends where an uninterrupted one does.
+import AlignKitAlignment
+import Foundation
+import Testing
+
+@Suite("Preference training", .serialized)
+struct PreferenceTrainingTests {
+    static func options(cache: URL) -> PreferenceTrainingOptions {
+        let folder = fixtures.appendingPathComponent("trl-dpo")
+        var o = PreferenceTrainingOptions()
+        o.data = folder.appendingPathComponent("prefs.jsonl").path
+        o.evaluationData = o.data
+        o.model = folder.appendingPathComponent("policy").path
+        o.referenceModel = folder.appendingPathComponent("reference").path
+        o.referenceCache = cache.path
+        o.maxLength = 48   // as the TRL fixture
+        o.batchSize = 4
+        o.epochs = 6
+        o.learningRate = 3e-3
+        o.minimumLearningRate = 3e-3
+        o.objective.beta = 0.5
+        o.evaluateEvery = 6
+        o.saveEvery = 4
+        return o
+    }
+
+    @Test func cachedReferenceMeansNoReferencePassesInASecondRun() throws {
+        let cache = try temporaryFolder("refcache"), a = try temporaryFolder("dpo-a"), b = try temporaryFolder("dpo-b")
+        defer { for u in [cache, a, b] { try? FileManager.default.removeItem(at: u) } }
+        var o = Self.options(cache: cache)
+        o.epochs = 1
+        let first = try PreferenceTrainer(options: o, output: a)
+        #expect(first.referenceForwardPasses == 2)   // 8 pairs in batches of 4; the evaluation file is the same data
+        try first.run()
+        #expect(first.referenceForwardPasses == 2)   // training itself reads the precomputed values
+        var messages: [String] = []
+        let second = try PreferenceTrainer(options: o, output: b) { if case .message(let m) = $0 { messages.append(m) } }
+        try second.run()
+        #expect(second.referenceForwardPasses == 0)
+        #expect(messages.filter { $0.contains("cached (") }.count == 2)
+        // The same numbers either way.
+        #expect(try String(contentsOf: a.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map(stripRate)
+                == String(contentsOf: b.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map(stripRate))
+        // A different reference is a different key.
+        o.referenceModel = nil
+        let third = try PreferenceTrainer(options: o, output: try temporaryFolder("dpo-c"))
+        #expect(third.referenceForwardPasses == 2)
+    }
+
+    /// Metrics lines without the wall-clock fields.
+    func stripRate(_ line: Substring) -> String {
+        guard var object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return String(line) }
+        object["pairs_per_second"] = nil
+        return String(data: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), encoding: .utf8)!
+    }
+
+    @Test func trainingSeparatesChosenFromRejected() throws {
+        let cache = try temporaryFolder("refcache"), out = try temporaryFolder("dpo")
+        defer { for u in [cache, out] { try? FileManager.default.removeItem(at: u) } }
+        var evaluations: [[String: Double]] = []
+        let trainer = try PreferenceTrainer(options: Self.options(cache: cache), output: out) {
+            if case .evaluation(_, let m) = $0 { evaluations.append(m) }
+        }
+        try trainer.run()
+        let first = try #require(evaluations.first), last = try #require(evaluations.last)
+        #expect(abs(first["eval_rewards/margins"]! - 0.914966) < 1e-4, "\(first)")   // TRL's value for β = 0.5 before training
+        #expect(last["eval_rewards/accuracies"]! == 1, "\(last)")
+        #expect(last["eval_rewards/margins"]! > first["eval_rewards/margins"]! + 2, "\(first) → \(last)")
+        #expect(last["eval_loss"]! < first["eval_loss"]! / 2)
+        // The run folder is a model folder.
+        let model = try GPT(contentsOf: out)
+        #expect(model.configuration.architecture == .llama)
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("tokenizer.json").path))
+    }
+
+    @Test func resumedRunEndsWhereAnUninterruptedOneDoes() throws {
+        let cache = try temporaryFolder("refcache"), whole = try temporaryFolder("dpo-whole"), split = try temporaryFolder("dpo-split")
+        defer { for u in [cache, whole, split] { try? FileManager.default.removeItem(at: u) } }
+        var o = Self.options(cache: cache)
+        o.evaluationData = nil
+        o.syncReferenceEvery = 3   // TR-DPO: the synced reference is part of the state a resume needs
+        o.referenceModel = nil     // (syncing needs a reference shaped like the policy)
+        let uninterrupted = try PreferenceTrainer(options: o, output: whole)
+        try uninterrupted.run()
+        var steps = 0
+        let stopped = try PreferenceTrainer(options: o, output: split)
+        try stopped.run { steps += 1; return steps > 5 }
+        #expect(stopped.step == 5)
+        let resumed = try PreferenceTrainer(options: o, output: split, resume: true)
+        #expect(resumed.step == 5)
+        try resumed.run()
+        var a = uninterrupted.policy, b = resumed.policy
+        var pa: [[Float]] = [], pb: [[Float]] = []
+        a.forEachParameter { pa.append($0.scalars) }
+        b.forEachParameter { pb.append($0.scalars) }
+        #expect(pa == pb)
+    }
+}
