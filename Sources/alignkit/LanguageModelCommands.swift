@@ -61,8 +61,7 @@ struct PretrainCommand: ParsableCommand {
         options.sequenceLength = context; options.batchSize = batchSize; options.steps = steps
         options.learningRate = lr; options.minimumLearningRate = lr / 10; options.warmupSteps = warmup
         options.evaluateEvery = evalEvery; options.saveEvery = saveEvery; options.logEvery = logEvery; options.seed = seed
-        signal(SIGINT) { _ in interruptRequested = 1 }
-        signal(SIGTERM) { _ in interruptRequested = 1 }
+        installInterruptHandlers()
         let trainer = try Pretrainer(options: options, output: URL(fileURLWithPath: out), resume: resume) { event in
             switch event {
             case .message(let text): print(text)
