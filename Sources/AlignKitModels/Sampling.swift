@@ -107,6 +107,48 @@ public enum Sampler {
     }
 }
 
+extension Sampler {
+    /// `count` completions of one prompt, sampled together as a batch of `count` rows with one KV
+    /// cache (row i draws from a generator seeded with `options.seed + i`). Each completion ends at
+    /// its first stop token (kept) or stop string, or after `maximumNewTokens`, capped so the prompt and
+    /// completion fit the context.
+    public static func generate(_ model: GPT, prompt: [Int], count: Int, options: SamplingOptions,
+                                decode: (([Int]) -> String)? = nil) -> [[Int]] {
+        precondition(!prompt.isEmpty && count > 0, "generate: an empty prompt or no completions asked for")
+        let context = model.configuration.contextLength, v = model.configuration.vocabularySize
+        precondition(prompt.count < context, "generate: the prompt's \(prompt.count) tokens leave no room in the context of \(context)")
+        let limit = min(options.maximumNewTokens, context - prompt.count)
+        var generators = (0..<count).map { RandomGenerator(seed: options.seed &+ UInt64($0)) }
+        let cache = model.makeCache()
+        var outputs = [[Int]](repeating: [], count: count)
+        var done = [Bool](repeating: false, count: count)
+        let longestStop = options.stopStrings.map(\.utf8.count).max() ?? 0
+        var pending = Array((0..<count).map { _ in prompt }.joined())
+        // Finished rows keep decoding (their tokens are discarded) so the batch stays rectangular.
+        for _ in 0..<limit where done.contains(false) {
+            let logits = withoutGradient { model.logits(pending, batch: count, cache: cache) }
+            let t = logits.shape[1]
+            var next = [Int](repeating: 0, count: count)
+            logits.withUnsafeBufferPointer { all in
+                for r in 0..<count {
+                    let start = (r * t + t - 1) * v
+                    next[r] = pick(UnsafeBufferPointer(rebasing: all[start..<(start + v)]), options: options, generator: &generators[r])
+                }
+            }
+            for r in 0..<count where !done[r] {
+                outputs[r].append(next[r])
+                if options.stopTokens.contains(next[r]) { done[r] = true; continue }
+                if longestStop > 0, let decode {
+                    let tail = decode(Array(outputs[r].suffix(longestStop)))
+                    if options.stopStrings.contains(where: { tail.contains($0) }) { done[r] = true }
+                }
+            }
+            pending = next
+        }
+        return outputs
+    }
+}
+
 extension GPT {
     /// Each token's log-probability given the ones before it (the first has none: nil).
     public func tokenLogProbabilities(_ tokens: [Int]) -> [Double?] {

@@ -131,3 +131,104 @@ struct DPOCommand: ParsableCommand {
         }
     }
 }
+
+/// Where prompts come from, the reward, and how completions are sampled (shared by `pairs` and `eval`).
+struct GenerationOptions: ParsableArguments {
+    @Option(help: "Prompt JSONL ({\"prompt\"} lines).") var prompts: String?
+    @Option(help: "Cut prompts from this text file or folder instead (default when --prompts is absent: the cached Shakespeare).")
+    var corpus: String?
+    @Option(help: "Prompts to cut from the corpus.") var promptCount: Int = 200
+    @Option(help: "Words per prompt cut from the corpus.") var promptWords: Int = 4
+    @Option(help: "Seed for cutting prompts (use different seeds for training and held-out prompts).") var promptSeed: UInt64 = 1
+    @Option(help: "Completions per prompt.") var samples: Int = 4
+    @Option(help: "Tokens per completion at most.") var maxTokens: Int = 24
+    @Option(help: "Sampling temperature.") var temperature: Float = 1
+    @Option(help: "Sample from the k most likely tokens.") var topK: Int?
+    @Option(help: "Sampling seed.") var seed: UInt64 = 7
+    @Option(help: "The VADER lexicon file (default: the cached vader data set).") var lexicon: String?
+
+    var settings: GenerationSettings {
+        var s = GenerationSettings()
+        s.samplesPerPrompt = samples; s.maximumNewTokens = maxTokens; s.temperature = temperature; s.topK = topK; s.seed = seed
+        return s
+    }
+
+    func loadPrompts() throws -> [String] {
+        if let prompts {
+            let file = try PromptExample.read(URL(fileURLWithPath: prompts), onBadLine: .error)
+            let template = ChatTemplate()
+            return file.records.map { r in
+                switch r.prompt {
+                case .plain(let p): p
+                case .messages(let m): template.render(m, generationPrompt: true)
+                }
+            }
+        }
+        let paths = try corpus.map { [$0] } ?? [DataCache.locate(.shakespeare).path]
+        let text = try Pretrainer.readCorpus(paths).joined(separator: "\n")
+        let cut = corpusPrompts(text, count: promptCount, words: promptWords, seed: promptSeed)
+        guard !cut.isEmpty else { throw ValidationError("no line of the corpus has \(promptWords + 2) words or more") }
+        return cut
+    }
+
+    func reward() throws -> SentimentLexicon { try SentimentLexicon.load(lexicon) }
+}
+
+struct PairsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pairs",
+        abstract: "Label preference pairs: sample completions from a model and keep the best and worst by the sentiment reward.",
+        discussion: """
+        Writes JSONL lines {"prompt","chosen","rejected","chosen_reward","rejected_reward"}, ready for `alignkit dpo`.
+        The reward is the VADER-lexicon sentiment of the completion, in [-1, 1] (see SentimentReward.swift).
+        """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var generation: GenerationOptions
+    @Option(help: "The model folder to sample from.") var model: String
+    @Option(help: "Output JSONL.") var out: String = "pairs.jsonl"
+
+    func run() throws {
+        global.apply()
+        let (gpt, tokenizer) = try loadModelFolder(model, needTokenizer: true)
+        let prompts = try generation.loadPrompts()
+        let reward = try generation.reward()
+        let started = Date()
+        let samples = sampleCompletions(gpt, tokenizer: tokenizer!, prompts: prompts, reward: reward, settings: generation.settings)
+        let pairs = labelPairs(samples)
+        try writeJSONLines(pairs, to: URL(fileURLWithPath: out))
+        let mean = pairs.isEmpty ? 0 : pairs.reduce(0) { $0 + $1.chosen_reward - $1.rejected_reward } / Float(pairs.count)
+        print(String(format: "%d prompts × %d samples in %.1f s → %d pairs (%d prompts tied) in %@; mean reward gap %.3f",
+                     prompts.count, generation.samples, Date().timeIntervalSince(started), pairs.count, prompts.count - pairs.count, out, mean))
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a model on held-out prompts: mean sentiment reward, KL to a reference, win rate against it.",
+        discussion: "KL(π ‖ π_ref) is the mean over the policy's samples of log π(y|x) - log π_ref(y|x), in nats per completion.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var generation: GenerationOptions
+    @Option(help: "The model folder to evaluate.") var model: String
+    @Option(help: "The reference model folder (for KL and win rate).") var refModel: String?
+    @Option(help: "Write the evaluation as JSON here.") var out: String?
+
+    func run() throws {
+        global.apply()
+        let (gpt, tokenizer) = try loadModelFolder(model, needTokenizer: true)
+        let reference = try refModel.map { try loadModelFolder($0, needTokenizer: false).0 }
+        let prompts = try generation.loadPrompts()
+        let result = evaluatePolicy(gpt, reference: reference, tokenizer: tokenizer!, prompts: prompts, reward: try generation.reward(),
+                                    settings: generation.settings)
+        var line = String(format: "%@: mean reward %.4f ± %.4f over %d samples", model, result.meanReward, result.rewardStandardError, result.samples)
+        if let kl = result.kl { line += String(format: "; KL %.3f ± %.3f nats", kl, result.klStandardError ?? 0) }
+        if let w = result.winRate { line += String(format: "; win rate vs reference %.3f", w) }
+        print(line)
+        for e in result.examples.prefix(4) { print("  [\(e["reward"]!)] \(e["prompt"]!) ▸\(e["completion"]!.replacingOccurrences(of: "\n", with: " ⏎ "))") }
+        if let out {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try writeAtomically(try encoder.encode(result), to: URL(fileURLWithPath: out))
+        }
+    }
+}
