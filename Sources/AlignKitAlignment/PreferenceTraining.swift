@@ -250,15 +250,9 @@ public final class PreferenceTrainer {
 
     // MARK: Steps
 
-    /// The pairs of `step`: a permutation of the data per epoch, drawn from the seed and the epoch, so
-    /// a resumed run sees the batches an uninterrupted one would.
+    /// The pairs of `step` (see `shuffledBatch`).
     func batchIndices(_ step: Int) -> [Int] {
-        let perEpoch = (train.count + options.batchSize - 1) / options.batchSize
-        let epoch = step / perEpoch, position = step % perEpoch
-        var generator = RandomGenerator(seed: options.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(epoch))
-        var order = Array(train.indices)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(generator.next() % UInt64(i + 1))) }
-        return Array(order[(position * options.batchSize)..<min((position + 1) * options.batchSize, order.count)])
+        shuffledBatch(count: train.count, batchSize: options.batchSize, seed: options.seed, step: step)
     }
 
     /// Loss and metrics of a batch under `model` (the tape records when `model` is being differentiated).
@@ -300,6 +294,7 @@ public final class PreferenceTrainer {
         var values = metrics.values
         values["grad_norm"] = Double(norm)
         values["learning_rate"] = Double(learningRate)
+        values["pairs"] = Double(indices.count)
         return values
     }
 
@@ -333,40 +328,16 @@ public final class PreferenceTrainer {
 
     /// Trains to the end (or until `shouldStop`, which saves a checkpoint first).
     public func run(shouldStop: () -> Bool = { false }) throws {
-        let total = totalSteps
-        let schedule = LearningRateSchedule.cosine(peak: options.learningRate, minimum: options.minimumLearningRate,
-                                                   warmupSteps: options.warmupSteps, totalSteps: max(total, 1))
-        if step == 0 && !evaluation.isEmpty {
-            let m = evaluate()
-            emit(.evaluation(step: 0, metrics: m))
-            try run.appendMetrics(m.merging(["step": 0]) { a, _ in a })
-        }
-        let runStart = Date(), firstStep = step
-        var windowPairs = 0, windowStart = Date()
-        while step < total {
-            if shouldStop() {
-                emit(.message("stopping at step \(step)"))
-                try saveCheckpoint()
-                return
-            }
-            var metrics = trainStep(learningRate: schedule.learningRate(at: step))
-            windowPairs += batchIndices(step - 1).count
-            if step % options.logEvery == 0 || step == total {
-                let now = Date()
-                metrics["pairs_per_second"] = Double(windowPairs) / max(now.timeIntervalSince(windowStart), 1e-9)
-                metrics["epoch"] = Double(step) * Double(options.batchSize) / Double(train.count)
-                let left = now.timeIntervalSince(runStart) / Double(step - firstStep) * Double(total - step)
-                emit(.step(step: step, of: total, metrics: metrics, secondsLeft: left))
-                try run.appendMetrics(metrics.merging(["step": Double(step)]) { a, _ in a })
-                windowPairs = 0; windowStart = now
-            }
-            if !evaluation.isEmpty && (step % options.evaluateEvery == 0 || step == total) {
-                let m = evaluate()
-                emit(.evaluation(step: step, metrics: m))
-                try run.appendMetrics(m.merging(["step": Double(step)]) { a, _ in a })
-            }
-            if step % options.saveEvery == 0 || step == total { try saveCheckpoint() }
-        }
+        let trainCount = train.count, batchSize = options.batchSize
+        try runTrainingLoop(run: run, total: totalSteps, step: { step }, options: (options.learningRate, options.minimumLearningRate, options.warmupSteps),
+                            every: (options.logEvery, options.evaluateEvery, options.saveEvery), hasEvaluation: !evaluation.isEmpty,
+                            rate: ("pairs_per_second", { m in m["pairs"] ?? 0 }),
+                            trainStep: { [self] lr in
+                                var m = trainStep(learningRate: lr)
+                                m["epoch"] = Double(step) * Double(batchSize) / Double(trainCount)
+                                return m
+                            },
+                            evaluate: evaluate, save: saveCheckpoint, emit: emit, shouldStop: shouldStop)
     }
 
     public func saveCheckpoint() throws {

@@ -232,3 +232,52 @@ struct EvalCommand: ParsableCommand {
         }
     }
 }
+
+struct SFTCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sft",
+        abstract: "Supervised fine-tuning on prompt/completion data (the loss is on completion tokens only).",
+        discussion: "Data: JSONL lines {\"prompt\",\"completion\"} or {\"messages\": [...]} (the last assistant turn is learned).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "SFT JSONL for training.") var data: String
+    @Option(help: "Held-out SFT JSONL.") var evalData: String?
+    @Option(help: "The starting model folder.") var model: String
+    @Option(help: "Output folder.") var out: String = "runs/sft"
+    @Flag(help: "Continue the run in --out from its newest checkpoint.") var resume = false
+    @Option(help: "Peak learning rate (cosine to a tenth).") var lr: Float = 1e-4
+    @Option(help: "Warm-up steps.") var warmup: Int = 0
+    @Option(help: "Examples per step.") var batchSize: Int = 16
+    @Option(help: "Passes over the data.") var epochs: Int = 1
+    @Option(help: "Stop after this many steps.") var maxSteps: Int?
+    @Option(help: "Longest prompt + completion in tokens (default: the model's context).") var maxLength: Int?
+    @Option(help: "What to do with a bad data line: error or skip.") var onBadLine: String = "error"
+    @Option(help: "Evaluate every N steps.") var evalEvery: Int = 100
+    @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 200
+    @Option(help: "Print progress every N steps.") var logEvery: Int = 10
+    @Option(help: "Random seed (data order).") var seed: UInt64 = 42
+
+    func validate() throws {
+        if BadLinePolicy(rawValue: onBadLine) == nil { throw ValidationError("--on-bad-line must be error or skip, not '\(onBadLine)'") }
+        for (name, value) in [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery), ("--save-every", saveEvery),
+                              ("--log-every", logEvery)] where value < 1 {
+            throw ValidationError("\(name) must be at least 1")
+        }
+    }
+
+    func run() throws {
+        global.apply()
+        var o = SFTOptions()
+        o.data = data; o.evaluationData = evalData; o.model = model
+        o.learningRate = lr; o.minimumLearningRate = lr / 10; o.warmupSteps = warmup
+        o.batchSize = batchSize; o.epochs = epochs; o.maxSteps = maxSteps; o.maxLength = maxLength
+        o.onBadLine = BadLinePolicy(rawValue: onBadLine)!
+        o.evaluateEvery = evalEvery; o.saveEvery = saveEvery; o.logEvery = logEvery; o.seed = seed
+        installInterruptHandlers()
+        let trainer = try SFTTrainer(options: o, output: URL(fileURLWithPath: out), resume: resume) {
+            printTrainingEvent($0, rateName: "tokens_per_second", rateUnit: "tok/s")
+        }
+        print("threads: \(Parallel.threadCount); \(trainer.train.count) examples; \(trainer.totalSteps) steps; output: \(out)")
+        try trainer.run { interruptRequested != 0 }
+        print(interruptRequested != 0 ? "interrupted; continue with the same command and --resume" : "done. The fine-tuned model is in \(out)")
+    }
+}

@@ -97,3 +97,32 @@ struct PreferenceTrainingTests {
         #expect(pa == pb)
     }
 }
+
+@Suite("SFT")
+struct SFTTests {
+    @Test func promptMaskedLossFallsAndOnlyCompletionTokensCount() throws {
+        let pairs = fixtures.appendingPathComponent("trl-dpo/prefs.jsonl")
+        // SFT data: each pair's prompt and chosen completion.
+        let records = try PreferenceExample.read(pairs).records.map { r -> String in
+            guard case .plain(let p) = r.prompt, case .plain(let c) = r.chosen else { return "" }
+            let object = try! JSONSerialization.data(withJSONObject: ["prompt": p, "completion": c], options: [.sortedKeys])
+            return String(data: object, encoding: .utf8)!
+        }
+        let data = try writeLines(records, name: "sft.jsonl")
+        let out = try temporaryFolder("sft")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var o = SFTOptions()
+        o.data = data.path; o.evaluationData = data.path
+        o.model = fixtures.appendingPathComponent("trl-dpo/policy").path
+        o.batchSize = 4; o.epochs = 8; o.learningRate = 3e-3; o.minimumLearningRate = 3e-3; o.evaluateEvery = 16
+        var evaluations: [Double] = []
+        let trainer = try SFTTrainer(options: o, output: out) { if case .evaluation(_, let m) = $0 { evaluations.append(m["eval_loss"]!) } }
+        // The loss counts completion tokens only: the first batch's token count equals its completions' lengths.
+        let before = try #require(trainer.evaluate()["eval_loss"])
+        let first = trainer.batch(0)
+        #expect(trainer.trainStep(learningRate: 0)["num_tokens"] == Double(first.reduce(0) { $0 + $1.completions[0].count }))
+        try trainer.run()
+        let after = try #require(evaluations.last)
+        #expect(after < before - 1, "held-out loss \(before) → \(after)")
+    }
+}
