@@ -115,20 +115,14 @@ public final class PreferenceTrainer {
 
     /// Steps of the whole run.
     public var totalSteps: Int {
-        let perEpoch = (train.count + options.batchSize - 1) / options.batchSize
-        return options.maxSteps.map { min($0, perEpoch * options.epochs) } ?? perEpoch * options.epochs
+        trainingSteps(count: train.count, batchSize: options.batchSize, epochs: options.epochs, maxSteps: options.maxSteps)
     }
 
     public init(options: PreferenceTrainingOptions, output: URL, resume: Bool = false, emit: @escaping (TrainingEvent) -> Void = { _ in }) throws {
         self.output = output
         self.emit = emit
         let run = RunFolder(output)
-        try run.prepare(resume: resume)
-        let newest = resume ? run.newestCheckpoint() : nil
-        var options = options
-        if let newest {
-            options = try JSONDecoder().decode(PreferenceTrainingOptions.self, from: readFile(newest.appendingPathComponent("options.json")))
-        }
+        let (newest, options) = try run.open(resume: resume, options: options)
         do { try options.objective.validate() } catch { throw DataFileError(file: "options", error.message) }
         guard options.batchSize > 0, options.epochs > 0 else { throw DataFileError(file: "options", "batch size and epochs must be positive") }
         self.options = options
@@ -173,11 +167,7 @@ public final class PreferenceTrainer {
         evaluation = try options.evaluationData.map(load) ?? []
         optimizer = AdamW(learningRate: options.learningRate, beta1: 0.9, beta2: 0.999, weightDecay: options.weightDecay)
         if let newest {
-            guard let savedStep = try RunFolder.readState(newest)["step"] as? Int else {
-                throw DataFileError(file: newest.appendingPathComponent("state.json").path, "no 'step'")
-            }
-            step = savedStep
-            optimizer.state = try RunFolder.readOptimizer(newest, parameterNames: policy.parameterNames)
+            (step, optimizer.state) = try RunFolder.resumeState(newest, parameterNames: policy.parameterNames)
             if options.syncReferenceEvery != nil, FileManager.default.fileExists(atPath: newest.appendingPathComponent("reference").path) {
                 reference = try GPT(contentsOf: newest.appendingPathComponent("reference"))
             }

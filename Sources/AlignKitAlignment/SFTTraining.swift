@@ -42,18 +42,14 @@ public final class SFTTrainer {
     var run: RunFolder { RunFolder(output) }
 
     public var totalSteps: Int {
-        let perEpoch = (train.count + options.batchSize - 1) / options.batchSize
-        return options.maxSteps.map { min($0, perEpoch * options.epochs) } ?? perEpoch * options.epochs
+        trainingSteps(count: train.count, batchSize: options.batchSize, epochs: options.epochs, maxSteps: options.maxSteps)
     }
 
     public init(options: SFTOptions, output: URL, resume: Bool = false, emit: @escaping (TrainingEvent) -> Void = { _ in }) throws {
         self.output = output
         self.emit = emit
         let run = RunFolder(output)
-        try run.prepare(resume: resume)
-        let newest = resume ? run.newestCheckpoint() : nil
-        var options = options
-        if let newest { options = try JSONDecoder().decode(SFTOptions.self, from: readFile(newest.appendingPathComponent("options.json"))) }
+        let (newest, options) = try run.open(resume: resume, options: options)
         guard options.batchSize > 0, options.epochs > 0 else { throw DataFileError(file: "options", "batch size and epochs must be positive") }
         self.options = options
         let folder = URL(fileURLWithPath: options.model)
@@ -75,11 +71,7 @@ public final class SFTTrainer {
         evaluation = try options.evaluationData.map(load) ?? []
         optimizer = AdamW(learningRate: options.learningRate, beta1: 0.9, beta2: 0.999, weightDecay: options.weightDecay)
         if let newest {
-            guard let saved = try RunFolder.readState(newest)["step"] as? Int else {
-                throw DataFileError(file: newest.appendingPathComponent("state.json").path, "no 'step'")
-            }
-            step = saved
-            optimizer.state = try RunFolder.readOptimizer(newest, parameterNames: model.parameterNames)
+            (step, optimizer.state) = try RunFolder.resumeState(newest, parameterNames: model.parameterNames)
             emit(.message("resumed from \(newest.lastPathComponent) (step \(step))"))
         } else {
             try run.start(options: options)

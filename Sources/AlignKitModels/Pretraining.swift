@@ -135,11 +135,7 @@ public final class Pretrainer {
         optimizer = AdamW(learningRate: options.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: options.weightDecay)
         if let newest {
             model = try GPT(contentsOf: newest)
-            guard let savedStep = try RunFolder.readState(newest)["step"] as? Int else {
-                throw DataFileError(file: newest.appendingPathComponent("state.json").path, "no 'step'")
-            }
-            step = savedStep
-            optimizer.state = try RunFolder.readOptimizer(newest, parameterNames: model.parameterNames)
+            (step, optimizer.state) = try RunFolder.resumeState(newest, parameterNames: model.parameterNames)
             emit(.message("resumed from \(newest.lastPathComponent) (step \(step))"))
         } else {
             model = GPT(configuration: configuration, seed: options.seed)

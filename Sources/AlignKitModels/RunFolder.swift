@@ -30,6 +30,23 @@ public struct RunFolder: Sendable {
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
     }
 
+    /// Prepares the folder and, when resuming, finds the newest checkpoint and the options saved with
+    /// it (which win over `options`).
+    public func open<Options: Codable>(resume: Bool, options: Options) throws -> (newest: URL?, options: Options) {
+        try prepare(resume: resume)
+        guard resume, let newest = newestCheckpoint() else { return (nil, options) }
+        let saved = try JSONDecoder().decode(Options.self, from: readFile(newest.appendingPathComponent("options.json")))
+        return (newest, saved)
+    }
+
+    /// The step and AdamW moments a checkpoint resumes from.
+    public static func resumeState(_ checkpoint: URL, parameterNames: [String]) throws -> (step: Int, optimizer: Adam.State) {
+        guard let step = try readState(checkpoint)["step"] as? Int else {
+            throw DataFileError(file: checkpoint.appendingPathComponent("state.json").path, "no 'step'")
+        }
+        return (step, try readOptimizer(checkpoint, parameterNames: parameterNames))
+    }
+
     /// Writes the options (pretty, sorted keys) and starts a fresh metrics file.
     public func start<Options: Encodable>(options: Options) throws {
         let encoder = JSONEncoder()
@@ -129,4 +146,10 @@ public struct RunFolder: Sendable {
             try fm.copyItem(at: source, to: target)
         }
     }
+}
+
+/// Steps of a run over `count` examples: ⌈count / batch⌉ per epoch, at most `maxSteps`.
+public func trainingSteps(count: Int, batchSize: Int, epochs: Int, maxSteps: Int?) -> Int {
+    let all = (count + batchSize - 1) / batchSize * epochs
+    return maxSteps.map { min($0, all) } ?? all
 }
