@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "AlignKitTestSupport", dependencies: ["AlignKitTensor"], path: "Tests/AlignKitTestSupport"),
         .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor", "AlignKitTestSupport"]),
         .testTarget(name: "AlignKitTextTests", dependencies: ["AlignKitText"], exclude: ["Fixtures"]),
-        .testTarget(name: "AlignKitModelsTests", dependencies: ["AlignKitModels"], exclude: ["Fixtures"]),
+        .testTarget(name: "AlignKitModelsTests", dependencies: ["AlignKitModels", "AlignKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitAlignmentTests", dependencies: ["AlignKitAlignment", "AlignKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels", "AlignKitTestSupport"]),
     ],

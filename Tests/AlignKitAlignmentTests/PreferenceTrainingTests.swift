@@ -1,6 +1,7 @@
 // The preference trainer: the cached reference spares every reference pass of a second run, training
 // separates chosen from rejected, and a resumed run ends where an uninterrupted one does.
 import AlignKitAlignment
+import AlignKitTestSupport
 import Foundation
 import Testing
 
@@ -74,7 +75,9 @@ struct PreferenceTrainingTests {
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("tokenizer.json").path))
     }
 
-    @Test func resumedRunEndsWhereAnUninterruptedOneDoes() throws {
+    @Test func resumedRunEndsWhereAnUninterruptedOneDoes() throws { try withKernelSettingsLock { try resumeCheck() } }
+
+    func resumeCheck() throws {
         let cache = try temporaryFolder("refcache"), whole = try temporaryFolder("dpo-whole"), split = try temporaryFolder("dpo-split")
         defer { for u in [cache, whole, split] { try? FileManager.default.removeItem(at: u) } }
         var o = Self.options(cache: cache)

@@ -2,6 +2,7 @@
 // ends exactly where an uninterrupted one does.
 import AlignKitModels
 import AlignKitNN
+import AlignKitTestSupport
 import AlignKitTensor
 import AlignKitText
 import Foundation
@@ -20,7 +21,9 @@ struct PretrainingTests {
         return o
     }
 
-    @Test func resumedRunEndsWhereAnUninterruptedOneDoes() throws {
+    @Test func resumedRunEndsWhereAnUninterruptedOneDoes() throws { try withKernelSettingsLock { try resumeCheck() } }
+
+    func resumeCheck() throws {
         let whole = try temporaryFolder("pretrain-whole"), split = try temporaryFolder("pretrain-split")
         defer { try? FileManager.default.removeItem(at: whole); try? FileManager.default.removeItem(at: split) }
         var events: [PretrainingEvent] = []

@@ -1,5 +1,6 @@
 // GEMM against a naive Float64 triple loop, on odd sizes, all transposes, every kernel path.
 import AlignKitTensor
+import AlignKitTestSupport
 import Testing
 
 /// The paths this CPU can run; each test forces one with `GEMM.path`.
@@ -31,6 +32,10 @@ func naiveProduct(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int, transposeA
 struct GEMMTests {
     @Test(arguments: gemmPaths)
     func agreesWithNaiveLoop(path: GEMM.Path) {
+        withKernelSettingsLock { checkAgainstNaiveLoop(path) }
+    }
+
+    func checkAgainstNaiveLoop(_ path: GEMM.Path) {
         let saved = (GEMM.path, Parallel.threadCount)
         defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
         GEMM.path = path
@@ -54,6 +59,10 @@ struct GEMMTests {
 
     @Test(arguments: gemmPaths)
     func largeMultithreadedAndAccumulating(path: GEMM.Path) {
+        withKernelSettingsLock { checkLargeMultithreaded(path) }
+    }
+
+    func checkLargeMultithreaded(_ path: GEMM.Path) {
         let saved = (GEMM.path, Parallel.threadCount)
         defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
         GEMM.path = path

@@ -76,3 +76,15 @@ public func gradientMismatches<Model: Parameterized>(model: Model, step h: Float
         return f(copy)
     }
 }
+
+import Foundation
+
+/// Tests that change process-wide kernel settings (`GEMM.path`, `Parallel.threadCount`) and tests that
+/// need bit-for-bit repeatable numerics both run inside this lock, since Swift Testing runs suites
+/// concurrently in one process.
+private let kernelSettingsLock = NSLock()
+public func withKernelSettingsLock<R>(_ body: () throws -> R) rethrows -> R {
+    kernelSettingsLock.lock()
+    defer { kernelSettingsLock.unlock() }
+    return try body()
+}
