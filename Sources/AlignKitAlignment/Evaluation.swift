@@ -18,6 +18,7 @@ public struct GenerationSettings: Codable, Sendable, Equatable {
 /// One sampled completion.
 public struct SampledCompletion: Sendable {
     public var prompt: String
+    /// The ids the completion was sampled after (end-of-text alone for an empty prompt).
     public var promptIDs: [Int]
     /// The generated ids, with the end-of-text token when the model produced one.
     public var completionIDs: [Int]
@@ -38,10 +39,10 @@ public func sampleCompletions(_ model: GPT, tokenizer: BytePairTokenizer, prompt
     options.maximumNewTokens = settings.maximumNewTokens
     if let eos = tokenizer.endOfTextID { options.stopTokens = [eos] }
     return prompts.enumerated().map { index, prompt in
-        let ids = tokenizer.encode(prompt, allowSpecial: false)
+        let encoded = tokenizer.encode(prompt, allowSpecial: false)
+        let ids = encoded.isEmpty ? [tokenizer.endOfTextID ?? 0] : encoded
         options.seed = settings.seed &+ UInt64(index) &* 1_000_003
-        let outputs = Sampler.generate(model, prompt: ids.isEmpty ? [tokenizer.endOfTextID ?? 0] : ids,
-                                       count: settings.samplesPerPrompt, options: options)
+        let outputs = Sampler.generate(model, prompt: ids, count: settings.samplesPerPrompt, options: options)
         return outputs.map { out in
             let text = tokenizer.decode(out.filter { $0 != tokenizer.endOfTextID })
             return SampledCompletion(prompt: prompt, promptIDs: ids, completionIDs: out, text: text,
@@ -70,7 +71,7 @@ func completionLogProbabilities(_ model: GPT, _ samples: [SampledCompletion], ba
     var result: [Double] = []
     for start in stride(from: 0, to: samples.count, by: batchSize) {
         let slice = samples[start..<min(start + batchSize, samples.count)]
-        let batch = CompletionBatch(slice.map { (prompt: $0.promptIDs.isEmpty ? [0] : $0.promptIDs, completion: $0.completionIDs) })
+        let batch = CompletionBatch(slice.map { (prompt: $0.promptIDs, completion: $0.completionIDs) })
         let scores = withoutGradient { model.scoreCompletions(batch, withLogitStatistics: false) }
         result += scores.logProbabilities.scalars.map(Double.init)
     }

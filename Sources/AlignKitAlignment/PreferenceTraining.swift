@@ -64,7 +64,8 @@ struct PreferenceMetrics {
     var chosenLogps = 0.0, rejectedLogps = 0.0
     var chosenLogitSum = 0.0, chosenTokens = 0, rejectedLogitSum = 0.0, rejectedTokens = 0
 
-    mutating func add(loss l: Float, result: PreferenceLossResult, policy: PairLogProbabilities, chosen: CompletionScores, rejected: CompletionScores) {
+    /// Adds a batch of B pairs whose `scores` rows are the B chosen completions, then the B rejected.
+    mutating func add(loss l: Float, result: PreferenceLossResult, policy: PairLogProbabilities, scores: CompletionScores) {
         loss += Double(l); lossBatches += 1
         let c = policy.chosen.scalars, r = policy.rejected.scalars
         for i in c.indices {
@@ -74,8 +75,9 @@ struct PreferenceMetrics {
             margins += Double(result.chosenRewards[i] - result.rejectedRewards[i])
             chosenLogps += Double(c[i]); rejectedLogps += Double(r[i])
         }
-        chosenLogitSum += chosen.meanLogitSums.reduce(0, +); chosenTokens += chosen.lengths.reduce(0, +)
-        rejectedLogitSum += rejected.meanLogitSums.reduce(0, +); rejectedTokens += rejected.lengths.reduce(0, +)
+        let b = c.count
+        chosenLogitSum += scores.meanLogitSums[..<b].reduce(0, +); chosenTokens += scores.lengths[..<b].reduce(0, +)
+        rejectedLogitSum += scores.meanLogitSums[b...].reduce(0, +); rejectedTokens += scores.lengths[b...].reduce(0, +)
     }
 
     var values: [String: Double] {
@@ -155,13 +157,8 @@ public final class PreferenceTrainer {
         let maxLength = min(options.maxLength ?? context, context)
         let encoder = AlignmentEncoder(tokenizer: tokenizer, template: template, maxLength: maxLength)
         func load(_ path: String) throws -> [EncodedExample] {
-            let file = try PreferenceExample.read(URL(fileURLWithPath: path), onBadLine: options.onBadLine)
-            if let summary = file.skipped.summary() { emit(.message(summary)) }
-            let (encoded, report) = encoder.encode(file.records, file: path)
-            emit(.message("\(path): \(report)"))
-            for dropped in report.dropped.prefix(3) { emit(.message("  dropped \(dropped)")) }
-            guard !encoded.isEmpty else { throw DataFileError(file: path, "holds no usable preference pair") }
-            return encoded
+            try encoder.load(path, read: { try PreferenceExample.read($0, onBadLine: options.onBadLine) }, encode: encoder.encode,
+                             note: { emit(.message($0)) })
         }
         train = try load(options.data)
         evaluation = try options.evaluationData.map(load) ?? []
@@ -256,9 +253,7 @@ public final class PreferenceTrainer {
         let pairs = PairLogProbabilities(chosen: chosen, rejected: rejected, referenceChosen: Tensor(ref.chosen), referenceRejected: Tensor(ref.rejected),
                                          chosenLengths: Array(scores.lengths[..<b]), rejectedLengths: Array(scores.lengths[b...]))
         let result = options.objective.loss(pairs)
-        let split = { (range: Range<Int>) in CompletionScores(logProbabilities: Tensor(0), lengths: Array(scores.lengths[range]),
-                                                              meanLogitSums: Array(scores.meanLogitSums[range])) }
-        metrics.add(loss: result.loss.scalar, result: result, policy: pairs, chosen: split(0..<b), rejected: split(b..<(2 * b)))
+        metrics.add(loss: result.loss.scalar, result: result, policy: pairs, scores: scores)
         return result.loss
     }
 

@@ -60,12 +60,8 @@ public final class SFTTrainer {
         let context = model.configuration.contextLength
         let encoder = AlignmentEncoder(tokenizer: tokenizer, template: template, maxLength: min(options.maxLength ?? context, context))
         func load(_ path: String) throws -> [EncodedExample] {
-            let file = try CompletionExample.readSFT(URL(fileURLWithPath: path), onBadLine: options.onBadLine)
-            if let summary = file.skipped.summary() { emit(.message(summary)) }
-            let (encoded, report) = encoder.encode(file.records, file: path)
-            emit(.message("\(path): \(report)"))
-            guard !encoded.isEmpty else { throw DataFileError(file: path, "holds no usable example") }
-            return encoded
+            try encoder.load(path, read: { try CompletionExample.readSFT($0, onBadLine: options.onBadLine) }, encode: encoder.encode,
+                             note: { emit(.message($0)) })
         }
         train = try load(options.data)
         evaluation = try options.evaluationData.map(load) ?? []
@@ -124,7 +120,7 @@ public final class SFTTrainer {
     public func run(shouldStop: () -> Bool = { false }) throws {
         try runTrainingLoop(run: run, total: totalSteps, step: { step }, options: (options.learningRate, options.minimumLearningRate, options.warmupSteps),
                             every: (options.logEvery, options.evaluateEvery, options.saveEvery), hasEvaluation: !evaluation.isEmpty,
-                            rate: ("tokens_per_second", { [self] m in m["num_tokens"] ?? 0 }),
+                            rate: ("tokens_per_second", { m in m["num_tokens"] ?? 0 }),
                             trainStep: trainStep, evaluate: evaluate, save: saveCheckpoint, emit: emit, shouldStop: shouldStop)
     }
 

@@ -7,7 +7,7 @@
 //  - an intensifier just before it ("very", "so", "most", …) adds 0.293 in the direction of v, a
 //    dampener ("slightly", "barely", …) removes 0.293; the effect halves for the word two back;
 //  - a negation among the three words before it ("not", "never", "no", any "…n't") scales v by -0.74;
-//  - after "but", valences count 1.5×; before it, 0.5×;
+//  - after the last "but", valences count 1.5×; before it, 0.5×;
 //  - a word in capitals when the text is not all capitals adds 0.733 in the direction of v;
 //  - each "!" (up to four) adds 0.292 in the direction of the sum.
 //
@@ -87,7 +87,7 @@ public struct SentimentLexicon: RewardFunction {
         for (i, (word, caps)) in words.enumerated() {
             if word == "but" {
                 afterBut = true
-                beforeBut = sum
+                beforeBut += sum   // everything before the last "but"
                 sum = 0
                 continue
             }

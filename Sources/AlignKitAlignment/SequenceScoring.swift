@@ -57,20 +57,21 @@ public struct CompletionScores {
 extension GPT {
     /// Scores each row's completion (see `CompletionBatch`) in one forward pass.
     public func scoreCompletions(_ batch: CompletionBatch, withLogitStatistics: Bool = true) -> CompletionScores {
-        let v = configuration.vocabularySize
-        let logits = self.logits(batch.inputs, batch: batch.rows).reshaped(to: [batch.rows * batch.width, v])
+        let v = configuration.vocabularySize, c = configuration.modelSize
+        let hidden = hiddenStates(batch.inputs, batch: batch.rows)
+        let logits = self.logits(fromHidden: hidden).reshaped(to: [batch.rows * batch.width, v])
         let perToken = logits.logSoftmaxGathering(labels: batch.labels)
         let sums = perToken.reshaped(to: [batch.rows, batch.width]).sum(squeezingAxes: [1])
         var meanLogits = [Double](repeating: 0, count: batch.rows)
         if withLogitStatistics {
-            logits.withUnsafeBufferPointer { x in
-                for (i, label) in batch.labels.enumerated() where label >= 0 {
-                    var s: Float = 0
-                    let row = x.baseAddress! + i * v
-                    for j in 0..<v { s += row[j] }
-                    meanLogits[i / batch.width] += Double(s) / Double(v)
-                }
+            // The head is linear, so a position's mean logit is h · w̄ (+ the bias's mean) with w̄ the mean
+            // of the head's V output columns: [N, C] × [C] instead of another pass over the [N, V] logits.
+            let perPosition = withoutGradient {
+                let columnMean = head.map { $0.weight.mean(alongAxes: [1]) } ?? tokenEmbedding.table.mean(alongAxes: [0]).reshaped(to: [c, 1])
+                return matmul(hidden.detached().reshaped(to: [batch.rows * batch.width, c]), columnMean.reshaped(to: [c, 1])).scalars
             }
+            let biasMean = Double(head?.bias?.mean().scalar ?? 0)
+            for (i, label) in batch.labels.enumerated() where label >= 0 { meanLogits[i / batch.width] += Double(perPosition[i]) + biasMean }
         }
         return CompletionScores(logProbabilities: sums, lengths: batch.lengths, meanLogitSums: meanLogits)
     }

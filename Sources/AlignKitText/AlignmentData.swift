@@ -16,6 +16,15 @@ public enum DialogueText: Equatable, Sendable {
     case messages([ChatMessage])
 
     public var isConversational: Bool { if case .messages = self { true } else { false } }
+
+    /// The text a model sees as this prompt: plain text as it is; messages rendered by `template`
+    /// and followed by the assistant's marker.
+    public func promptText(template: ChatTemplate) -> String {
+        switch self {
+        case .plain(let p): p
+        case .messages(let m): template.render(m, generationPrompt: true)
+        }
+    }
 }
 
 public struct PreferenceExample: Equatable, Sendable {

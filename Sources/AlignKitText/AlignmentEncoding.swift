@@ -58,12 +58,7 @@ public struct AlignmentEncoder: Sendable {
     }
 
     /// The prompt's text as the model sees it before a completion.
-    public func promptText(_ prompt: DialogueText) -> String {
-        switch prompt {
-        case .plain(let p): p
-        case .messages(let m): template.render(m, generationPrompt: true)
-        }
-    }
+    public func promptText(_ prompt: DialogueText) -> String { prompt.promptText(template: template) }
 
     /// The prompt + completion text.
     public func fullText(_ prompt: DialogueText, _ completion: DialogueText) -> String {
@@ -73,7 +68,7 @@ public struct AlignmentEncoder: Sendable {
             return p + c + eos
         case (.messages(let p), .messages(let c)): return template.render(p + c)
         case (.plain(let p), .messages(let c)): return p + template.render(c)
-        case (.messages(let p), .plain(let c)): return template.render(p, generationPrompt: true) + c
+        case (.messages, .plain(let c)): return promptText(prompt) + c
         }
     }
 
@@ -103,6 +98,20 @@ public struct AlignmentEncoder: Sendable {
         if cut { report.truncated += 1 }
         report.examples += 1
         return EncodedExample(line: line, prompt: Array(promptIDs[..<shared]), completions: completionIDs)
+    }
+
+    /// Reads a data file with `read`, encodes its records with `encode`, and tells `note` what was
+    /// skipped, cut and dropped; a file with no usable record is an error.
+    public func load<Record>(_ path: String, read: (URL) throws -> AlignmentFile<Record>,
+                             encode: ([Record], String) -> (examples: [EncodedExample], report: EncodingReport),
+                             note: (String) -> Void) throws -> [EncodedExample] {
+        let file = try read(URL(fileURLWithPath: path))
+        if let summary = file.skipped.summary() { note(summary) }
+        let (encoded, report) = encode(file.records, path)
+        note("\(path): \(report)")
+        for dropped in report.dropped.prefix(3) { note("  dropped \(dropped)") }
+        guard !encoded.isEmpty else { throw DataFileError(file: path, "holds no usable example") }
+        return encoded
     }
 
     /// Encodes preference pairs (completions: chosen, rejected).

@@ -125,10 +125,10 @@ public struct RecordFields {
     }
 
     /// A non-empty string.
-    public func string(_ name: String, _ value: JSONValue? = nil, allowEmpty: Bool = false) throws -> String {
+    public func string(_ name: String, _ value: JSONValue? = nil) throws -> String {
         let v = try value ?? required(name)
         guard case .string(let s) = v else { throw error(name, "must be a string, not \(v.kind)") }
-        if !allowEmpty && s.isEmpty { throw error(name, "is empty") }
+        if s.isEmpty { throw error(name, "is empty") }
         return s
     }
 
@@ -137,13 +137,6 @@ public struct RecordFields {
         let v = try required(name)
         guard case .bool(let b) = v else { throw error(name, "must be true or false, not \(v.kind)") }
         return b
-    }
-
-    /// A finite number.
-    public func number(_ name: String) throws -> Double {
-        let v = try required(name)
-        guard case .number(let d) = v, d.isFinite else { throw error(name, "must be a number, not \(v.kind)") }
-        return d
     }
 
     /// A non-empty list of `{"role", "content"}` messages.

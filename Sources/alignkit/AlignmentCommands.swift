@@ -27,6 +27,12 @@ func printTrainingEvent(_ event: TrainingEvent, rateName: String = "pairs_per_se
     flushStandardOutput()
 }
 
+/// The checks every trainer command makes: counts of at least 1, and a known bad-line policy.
+func validateTrainerFlags(counts: [(String, Int)], onBadLine: String) throws {
+    for (name, value) in counts where value < 1 { throw ValidationError("\(name) must be at least 1") }
+    if BadLinePolicy(rawValue: onBadLine) == nil { throw ValidationError("--on-bad-line must be error or skip, not '\(onBadLine)'") }
+}
+
 /// Installs the Ctrl-C / SIGTERM handlers the trainers poll between steps.
 func installInterruptHandlers() {
     signal(SIGINT) { _ in interruptRequested = 1 }
@@ -102,11 +108,8 @@ struct DPOCommand: ParsableCommand {
 
     func validate() throws {
         _ = try objective()
-        for (name, value) in [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery), ("--save-every", saveEvery),
-                              ("--log-every", logEvery)] where value < 1 {
-            throw ValidationError("\(name) must be at least 1")
-        }
-        if BadLinePolicy(rawValue: onBadLine) == nil { throw ValidationError("--on-bad-line must be error or skip, not '\(onBadLine)'") }
+        try validateTrainerFlags(counts: [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery),
+                                          ("--save-every", saveEvery), ("--log-every", logEvery)], onBadLine: onBadLine)
     }
 
     func run() throws {
@@ -153,16 +156,11 @@ struct GenerationOptions: ParsableArguments {
         return s
     }
 
-    func loadPrompts() throws -> [String] {
+    /// The prompts; conversations are rendered with the chat template of `model` (a model folder).
+    func loadPrompts(model: String) throws -> [String] {
         if let prompts {
-            let file = try PromptExample.read(URL(fileURLWithPath: prompts), onBadLine: .error)
-            let template = ChatTemplate()
-            return file.records.map { r in
-                switch r.prompt {
-                case .plain(let p): p
-                case .messages(let m): template.render(m, generationPrompt: true)
-                }
-            }
+            let template = try ChatTemplate.load(from: URL(fileURLWithPath: model)) ?? ChatTemplate()
+            return try PromptExample.read(URL(fileURLWithPath: prompts), onBadLine: .error).records.map { $0.prompt.promptText(template: template) }
         }
         let paths = try corpus.map { [$0] } ?? [DataCache.locate(.shakespeare).path]
         let text = try Pretrainer.readCorpus(paths).joined(separator: "\n")
@@ -190,7 +188,7 @@ struct PairsCommand: ParsableCommand {
     func run() throws {
         global.apply()
         let (gpt, tokenizer) = try loadModelFolder(model, needTokenizer: true)
-        let prompts = try generation.loadPrompts()
+        let prompts = try generation.loadPrompts(model: model)
         let reward = try generation.reward()
         let started = Date()
         let samples = sampleCompletions(gpt, tokenizer: tokenizer!, prompts: prompts, reward: reward, settings: generation.settings)
@@ -217,7 +215,7 @@ struct EvalCommand: ParsableCommand {
         global.apply()
         let (gpt, tokenizer) = try loadModelFolder(model, needTokenizer: true)
         let reference = try refModel.map { try loadModelFolder($0, needTokenizer: false).0 }
-        let prompts = try generation.loadPrompts()
+        let prompts = try generation.loadPrompts(model: model)
         let result = evaluatePolicy(gpt, reference: reference, tokenizer: tokenizer!, prompts: prompts, reward: try generation.reward(),
                                     settings: generation.settings)
         var line = String(format: "%@: mean reward %.4f ± %.4f over %d samples", model, result.meanReward, result.rewardStandardError, result.samples)
@@ -257,11 +255,8 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Random seed (data order).") var seed: UInt64 = 42
 
     func validate() throws {
-        if BadLinePolicy(rawValue: onBadLine) == nil { throw ValidationError("--on-bad-line must be error or skip, not '\(onBadLine)'") }
-        for (name, value) in [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery), ("--save-every", saveEvery),
-                              ("--log-every", logEvery)] where value < 1 {
-            throw ValidationError("\(name) must be at least 1")
-        }
+        try validateTrainerFlags(counts: [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery),
+                                          ("--save-every", saveEvery), ("--log-every", logEvery)], onBadLine: onBadLine)
     }
 
     func run() throws {

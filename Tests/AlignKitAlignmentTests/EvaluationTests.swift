@@ -19,6 +19,7 @@ struct EvaluationTests {
         #expect(abs(l.valenceSum("it is not good") - 1.9 * -0.74) < 1e-6)               // negation
         #expect(abs(l.valenceSum("it isn't so very good") - (1.9 + 0.293 + 0.293 * 0.5) * -0.74) < 1e-6)
         #expect(abs(l.valenceSum("good, but bad") - (1.9 * 0.5 - 2.5 * 1.5)) < 1e-6)     // "but"
+        #expect(abs(l.valenceSum("good but bad but fair") - ((1.9 - 2.5) * 0.5 + 1.3 * 1.5)) < 1e-6)   // all before the last "but"
         #expect(abs(l.valenceSum("a GOOD day") - (1.9 + 0.733)) < 1e-6)                // capitals in mixed case
         #expect(l.valenceSum("GOOD DAY") == 1.9)                                         // all capitals: no emphasis
         #expect(abs(l.valenceSum("good!!!!!!") - (1.9 + 4 * 0.292)) < 1e-6)            // at most four "!"

@@ -27,8 +27,8 @@ struct PreferenceTrainingTests {
     }
 
     @Test func cachedReferenceMeansNoReferencePassesInASecondRun() throws {
-        let cache = try temporaryFolder("refcache"), a = try temporaryFolder("dpo-a"), b = try temporaryFolder("dpo-b")
-        defer { for u in [cache, a, b] { try? FileManager.default.removeItem(at: u) } }
+        let cache = try temporaryFolder("refcache"), a = try temporaryFolder("dpo-a"), b = try temporaryFolder("dpo-b"), c = try temporaryFolder("dpo-c")
+        defer { for u in [cache, a, b, c] { try? FileManager.default.removeItem(at: u) } }
         var o = Self.options(cache: cache)
         o.epochs = 1
         let first = try PreferenceTrainer(options: o, output: a)
@@ -45,7 +45,7 @@ struct PreferenceTrainingTests {
                 == String(contentsOf: b.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map(stripRate))
         // A different reference is a different key.
         o.referenceModel = nil
-        let third = try PreferenceTrainer(options: o, output: try temporaryFolder("dpo-c"))
+        let third = try PreferenceTrainer(options: o, output: c)
         #expect(third.referenceForwardPasses == 2)
     }
 

@@ -62,7 +62,7 @@ struct TRLParityTests {
         for key in ["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected",
                     "logits/chosen", "logits/rejected"] {
             let expected = run.metrics[key]!, actual = ours[key]!
-            #expect(abs(actual - expected) <= max(1e-4 * abs(expected), 1e-5), "\(name) \(key): AlignKit \(actual), TRL \(expected)")
+            #expect(close(actual, expected), "\(name) \(key): AlignKit \(actual), TRL \(expected)")
         }
     }
 }
