@@ -43,10 +43,10 @@ public func sampleCompletions(_ model: GPT, tokenizer: BytePairTokenizer, prompt
         let ids = encoded.isEmpty ? [tokenizer.endOfTextID ?? 0] : encoded
         options.seed = settings.seed &+ UInt64(index) &* 1_000_003
         let outputs = Sampler.generate(model, prompt: ids, count: settings.samplesPerPrompt, options: options)
-        return outputs.map { out in
-            let text = tokenizer.decode(out.filter { $0 != tokenizer.endOfTextID })
-            return SampledCompletion(prompt: prompt, promptIDs: ids, completionIDs: out, text: text,
-                                     reward: reward.reward(prompt: prompt, completion: text))
+        let texts = outputs.map { tokenizer.decode($0.filter { $0 != tokenizer.endOfTextID }) }
+        let rewards = reward.rewards(texts.map { (prompt, $0) })
+        return outputs.indices.map { i in
+            SampledCompletion(prompt: prompt, promptIDs: ids, completionIDs: outputs[i], text: texts[i], reward: rewards[i])
         }
     }
 }
@@ -128,15 +128,30 @@ public func labelPairs(_ samples: [[SampledCompletion]]) -> [LabelledPair] {
     }
 }
 
+/// Which lines of a corpus prompts are cut from: training and held-out prompts come from disjoint
+/// lines (every tenth usable line is held out), so no held-out prompt was trained on.
+public enum PromptSplit: String, Codable, Sendable, CaseIterable {
+    case all, train, heldout
+}
+
 /// Prompts cut from a text: the first `words` words of randomly chosen lines that have at least
-/// `words + 2` words (deterministic for a seed).
-public func corpusPrompts(_ text: String, count: Int, words: Int, seed: UInt64) -> [String] {
+/// `words + 2` words (deterministic for a seed), from the lines of `split`. A prompt that also begins a
+/// line of the other split is skipped, so the two splits share no prompt text.
+public func corpusPrompts(_ text: String, count: Int, words: Int, seed: UInt64, split: PromptSplit = .all) -> [String] {
     // Lines of verse or prose, not speaker names ("Hor.") or headings in capitals.
     func usable(_ line: [Substring]) -> Bool {
         guard line.count >= words + 2, let first = line.first, let c = first.first else { return false }
         return c.isLetter && first.uppercased() != String(first)
     }
-    let lines = text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }.filter(usable)
+    let all = text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }.filter(usable)
+    func start(_ line: [Substring]) -> String { line.prefix(words).joined(separator: " ") }
+    let heldOut = all.indices.filter { $0 % 10 == 9 }
+    let lines: [[Substring]], other: Set<String>
+    switch split {
+    case .all: lines = all; other = []
+    case .heldout: lines = heldOut.map { all[$0] }; other = Set(all.indices.filter { $0 % 10 != 9 }.map { start(all[$0]) })
+    case .train: lines = all.indices.filter { $0 % 10 != 9 }.map { all[$0] }; other = Set(heldOut.map { start(all[$0]) })
+    }
     guard !lines.isEmpty else { return [] }
     var generator = RandomGenerator(seed: seed)
     var seen = Set<String>(), prompts: [String] = []
@@ -144,8 +159,8 @@ public func corpusPrompts(_ text: String, count: Int, words: Int, seed: UInt64) 
     while prompts.count < count && attempts < count * 20 {
         attempts += 1
         let line = lines[Int(generator.next() % UInt64(lines.count))]
-        let prompt = line.prefix(words).joined(separator: " ")
-        if seen.insert(prompt).inserted { prompts.append(prompt) }
+        let prompt = start(line)
+        if !other.contains(prompt) && seen.insert(prompt).inserted { prompts.append(prompt) }
     }
     return prompts
 }

@@ -9,7 +9,7 @@ import AlignKitNN
 import AlignKitText
 import Foundation
 
-public struct PreferenceTrainingOptions: Codable, Sendable {
+public struct PreferenceTrainingOptions: TrainerOptions {
     /// Preference JSONL for training.
     public var data = ""
     /// Held-out preference JSONL, evaluated every `evaluateEvery` steps and at the end.
@@ -97,7 +97,8 @@ public struct ReferenceLogProbabilities: Sendable {
     public var rejected: [Float]
 }
 
-public final class PreferenceTrainer {
+public final class PreferenceTrainer: AlignmentTrainer {
+    public var trainingExampleCount: Int { train.count }
     public let options: PreferenceTrainingOptions
     public let output: URL
     public private(set) var policy: GPT
@@ -123,14 +124,11 @@ public final class PreferenceTrainer {
     public init(options: PreferenceTrainingOptions, output: URL, resume: Bool = false, emit: @escaping (TrainingEvent) -> Void = { _ in }) throws {
         self.output = output
         self.emit = emit
-        let run = RunFolder(output)
-        let (newest, options) = try run.open(resume: resume, options: options)
+        let start = try TrainerStart(output: output, resume: resume, options: options)
+        let options = start.options, newest = start.newest, modelFolder = start.modelFolder
         do { try options.objective.validate() } catch { throw DataFileError(file: "options", error.message) }
-        guard options.batchSize > 0, options.epochs > 0 else { throw DataFileError(file: "options", "batch size and epochs must be positive") }
         self.options = options
-        let modelFolder = URL(fileURLWithPath: options.model)
-        tokenizer = try BytePairTokenizer(contentsOf: modelFolder)
-        let template = try ChatTemplate.load(from: modelFolder) ?? ChatTemplate()
+        tokenizer = start.tokenizer
         policy = try GPT(contentsOf: newest ?? modelFolder)
         let context = policy.configuration.contextLength
         guard tokenizer.vocabularySize <= policy.configuration.vocabularySize else {
@@ -154,24 +152,17 @@ public final class PreferenceTrainer {
                                 "TR-DPO reference syncing mixes the policy into the reference, so both need the same configuration")
         }
         // Data.
-        let maxLength = min(options.maxLength ?? context, context)
-        let encoder = AlignmentEncoder(tokenizer: tokenizer, template: template, maxLength: maxLength)
+        let encoder = start.encoder(contextLength: context)
         func load(_ path: String) throws -> [EncodedExample] {
             try encoder.load(path, read: { try PreferenceExample.read($0, onBadLine: options.onBadLine) }, encode: encoder.encode,
                              note: { emit(.message($0)) })
         }
         train = try load(options.data)
         evaluation = try options.evaluationData.map(load) ?? []
-        optimizer = AdamW(learningRate: options.learningRate, beta1: 0.9, beta2: 0.999, weightDecay: options.weightDecay)
-        if let newest {
-            (step, optimizer.state) = try RunFolder.resumeState(newest, parameterNames: policy.parameterNames)
-            if options.syncReferenceEvery != nil, FileManager.default.fileExists(atPath: newest.appendingPathComponent("reference").path) {
-                reference = try GPT(contentsOf: newest.appendingPathComponent("reference"))
-            }
-            emit(.message("resumed from \(newest.lastPathComponent) (step \(step))"))
-        } else {
-            try run.start(options: options)
-            try run.copyTokenizer(from: modelFolder)
+        optimizer = start.makeOptimizer()
+        step = try start.begin(parameterNames: policy.parameterNames, optimizer: &optimizer, emit: emit)
+        if let newest, options.syncReferenceEvery != nil, FileManager.default.fileExists(atPath: newest.appendingPathComponent("reference").path) {
+            reference = try GPT(contentsOf: newest.appendingPathComponent("reference"))
         }
         if reference != nil && options.precomputeReference && options.syncReferenceEvery == nil {
             trainReference = try cachedReference(train, name: "train")

@@ -18,6 +18,12 @@ import Foundation
 /// A reward for a completion (and its prompt), such as a sentiment score or a reward model.
 public protocol RewardFunction: Sendable {
     func reward(prompt: String, completion: String) -> Float
+    /// Rewards of many (prompt, completion) pairs; a model-based reward scores them in batches.
+    func rewards(_ pairs: [(prompt: String, completion: String)]) -> [Float]
+}
+
+extension RewardFunction {
+    public func rewards(_ pairs: [(prompt: String, completion: String)]) -> [Float] { pairs.map { reward(prompt: $0.prompt, completion: $0.completion) } }
 }
 
 public struct SentimentLexicon: RewardFunction {

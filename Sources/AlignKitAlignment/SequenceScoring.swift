@@ -43,6 +43,12 @@ public struct CompletionBatch: Sendable {
     }
 }
 
+extension CompletionBatch {
+    /// Flat indices (row · width + position) of the scored positions, row by row: the order of
+    /// `GPT.completionTokenScores`' outputs.
+    public var scoredPositions: [Int] { labels.indices.filter { labels[$0] >= 0 } }
+}
+
 /// A batch's completion scores under one model.
 public struct CompletionScores {
     /// Σ log π over each row's completion tokens [rows]; differentiable when the model is.
@@ -74,5 +80,23 @@ extension GPT {
             for (i, label) in batch.labels.enumerated() where label >= 0 { meanLogits[i / batch.width] += Double(perPosition[i]) + biasMean }
         }
         return CompletionScores(logProbabilities: sums, lengths: batch.lengths, meanLogitSums: meanLogits)
+    }
+}
+
+extension GPT {
+    /// log π of every completion token [N] (in `scoredPositions` order; differentiable when the model
+    /// is), and, when asked, the entropy of the model's next-token distribution at each of them.
+    public func completionTokenScores(_ batch: CompletionBatch, entropies: Bool = false) -> (logProbabilities: Tensor, entropies: [Float]?) {
+        let positions = batch.scoredPositions
+        let c = configuration.modelSize
+        let hidden = hiddenStates(batch.inputs, batch: batch.rows).reshaped(to: [batch.rows * batch.width, c])
+        let logits = self.logits(fromHidden: hidden.gathering(atIndices: positions))
+        let logps = logits.logSoftmaxGathering(labels: positions.map { batch.labels[$0] })
+        guard entropies else { return (logps, nil) }
+        let values = withoutGradient { () -> [Float] in
+            let lp = logits.detached().logSoftmax(alongAxis: -1)
+            return (-(lp.exp() * lp)).sum(squeezingAxes: [1]).scalars
+        }
+        return (logps, values)
     }
 }

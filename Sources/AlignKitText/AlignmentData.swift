@@ -32,7 +32,10 @@ public struct PreferenceExample: Equatable, Sendable {
     public var prompt: DialogueText
     public var chosen: DialogueText
     public var rejected: DialogueText
-    public init(line: Int = 0, prompt: DialogueText, chosen: DialogueText, rejected: DialogueText) {
+    /// How much better `chosen` is (the optional `margin` field; the reward model's loss subtracts it).
+    public var margin: Float?
+    public init(line: Int = 0, prompt: DialogueText, chosen: DialogueText, rejected: DialogueText, margin: Float? = nil) {
+        self.margin = margin
         self.line = line; self.prompt = prompt; self.chosen = chosen; self.rejected = rejected
     }
 }
@@ -104,6 +107,7 @@ extension PreferenceExample {
         }
         self.chosen = chosen
         self.rejected = rejected
+        margin = try f.optionalNumber("margin").map(Float.init)
     }
 
     /// The implicit prompt: the messages both conversations share, or the text both strings share up

@@ -19,7 +19,13 @@ public struct EncodedExample: Equatable, Sendable {
     public var prompt: [Int]
     /// One per completion (chosen then rejected for a preference pair).
     public var completions: [[Int]]
-    public init(line: Int, prompt: [Int], completions: [[Int]]) { self.line = line; self.prompt = prompt; self.completions = completions }
+    /// A preference pair's margin (reward-model data), when the file gave one.
+    public var margin: Float?
+    /// Whether the completion is desirable (KTO's unpaired data).
+    public var label: Bool?
+    public init(line: Int, prompt: [Int], completions: [[Int]], margin: Float? = nil, label: Bool? = nil) {
+        self.line = line; self.prompt = prompt; self.completions = completions; self.margin = margin; self.label = label
+    }
 }
 
 /// What encoding did to a data set, for the user.
@@ -117,14 +123,20 @@ public struct AlignmentEncoder: Sendable {
     /// Encodes preference pairs (completions: chosen, rejected).
     public func encode(_ pairs: [PreferenceExample], file: String) -> (examples: [EncodedExample], report: EncodingReport) {
         var report = EncodingReport()
-        let encoded = pairs.compactMap { encode(line: $0.line, file: file, prompt: $0.prompt, completions: [$0.chosen, $0.rejected], report: &report) }
+        let encoded = pairs.compactMap { pair in
+            encode(line: pair.line, file: file, prompt: pair.prompt, completions: [pair.chosen, pair.rejected], report: &report)
+                .map { e in var e = e; e.margin = pair.margin; return e }
+        }
         return (encoded, report)
     }
 
     /// Encodes single completions (SFT, KTO).
     public func encode(_ examples: [CompletionExample], file: String) -> (examples: [EncodedExample], report: EncodingReport) {
         var report = EncodingReport()
-        let encoded = examples.compactMap { encode(line: $0.line, file: file, prompt: $0.prompt, completions: [$0.completion], report: &report) }
+        let encoded = examples.compactMap { example in
+            encode(line: example.line, file: file, prompt: example.prompt, completions: [example.completion], report: &report)
+                .map { e in var e = e; e.label = example.label; return e }
+        }
         return (encoded, report)
     }
 }

@@ -132,6 +132,14 @@ public struct RecordFields {
         return s
     }
 
+    /// An optional finite number (absent or null gives nil).
+    public func optionalNumber(_ name: String) throws -> Double? {
+        guard let v = object[name], v != .null else { return nil }
+        guard case .number(let x) = v else { throw error(name, "must be a number, not \(v.kind)") }
+        guard x.isFinite else { throw error(name, "must be finite") }
+        return x
+    }
+
     /// A Boolean (`true`/`false` only).
     public func bool(_ name: String) throws -> Bool {
         let v = try required(name)

@@ -13,7 +13,7 @@ func printTrainingEvent(_ event: TrainingEvent, rateName: String = "pairs_per_se
     case .message(let text): print(text)
     case let .step(step, total, m, left):
         var line = String(format: "step %5d/%d  loss %.4f", step, total, m["loss"] ?? .nan)
-        if let a = m["rewards/accuracies"] { line += String(format: "  acc %.2f", a) }
+        if let a = m["rewards/accuracies"] ?? m["accuracy"] { line += String(format: "  acc %.2f", a) }
         if let margin = m["rewards/margins"] { line += String(format: "  margin %+.3f", margin) }
         for (key, name) in [("reward", "reward"), ("kl", "KL")] { if let v = m[key] { line += String(format: "  %@ %.3f", name, v) } }
         if let g = m["grad_norm"] { line += String(format: "  |g| %.2f", g) }
@@ -27,10 +27,60 @@ func printTrainingEvent(_ event: TrainingEvent, rateName: String = "pairs_per_se
     flushStandardOutput()
 }
 
-/// The checks every trainer command makes: counts of at least 1, and a known bad-line policy.
-func validateTrainerFlags(counts: [(String, Int)], onBadLine: String) throws {
-    for (name, value) in counts where value < 1 { throw ValidationError("\(name) must be at least 1") }
-    if BadLinePolicy(rawValue: onBadLine) == nil { throw ValidationError("--on-bad-line must be error or skip, not '\(onBadLine)'") }
+/// The flags every trainer command has. Numbers left out keep the trainer's defaults (each command's
+/// discussion lists them).
+struct TrainerFlags: ParsableArguments {
+    @Option(help: "Training data (JSONL).") var data: String
+    @Option(help: "Held-out data (JSONL), evaluated every --eval-every steps and at the end.") var evalData: String?
+    @Option(help: "The starting model folder (config.json, model.safetensors, tokenizer.json).") var model: String
+    @Option(help: "Output folder: checkpoints, metrics.jsonl, the final model (default: runs/<command>).") var out: String?
+    @Flag(help: "Continue the run in --out from its newest checkpoint.") var resume = false
+    @Option(help: "Peak learning rate (warm-up, then cosine to a tenth).") var lr: Float?
+    @Option(help: "Warm-up steps.") var warmup: Int?
+    @Option(help: "AdamW weight decay.") var weightDecay: Float?
+    @Option(help: "Examples per step.") var batchSize: Int?
+    @Option(help: "Passes over the data.") var epochs: Int?
+    @Option(help: "Stop after this many steps.") var maxSteps: Int?
+    @Option(help: "Longest prompt + completion in tokens (default: the model's context).") var maxLength: Int?
+    @Option(help: "What to do with a bad data line: error or skip.") var onBadLine: String = "error"
+    @Option(help: "Evaluate every N steps.") var evalEvery: Int?
+    @Option(help: "Checkpoint every N steps.") var saveEvery: Int?
+    @Option(help: "Print progress every N steps.") var logEvery: Int?
+    @Option(help: "Random seed (data order).") var seed: UInt64?
+
+    func validate() throws {
+        for (name, value) in [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery), ("--save-every", saveEvery),
+                              ("--log-every", logEvery), ("--max-steps", maxSteps), ("--max-length", maxLength), ("--warmup", warmup.map { $0 + 1 })]
+        where value.map({ $0 < 1 }) ?? false { throw ValidationError("\(name) must be at least \(name == "--warmup" ? 0 : 1)") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
+        if BadLinePolicy(rawValue: onBadLine) == nil { throw ValidationError("--on-bad-line must be error or skip, not '\(onBadLine)'") }
+    }
+
+    func apply<Options: TrainerOptions>(to o: inout Options) {
+        o.data = data; o.evaluationData = evalData; o.model = model
+        if let lr { o.learningRate = lr; o.minimumLearningRate = lr / 10 }
+        if let warmup { o.warmupSteps = warmup }
+        if let weightDecay { o.weightDecay = weightDecay }
+        if let batchSize { o.batchSize = batchSize }
+        if let epochs { o.epochs = epochs }
+        o.maxSteps = maxSteps ?? o.maxSteps; o.maxLength = maxLength ?? o.maxLength
+        o.onBadLine = BadLinePolicy(rawValue: onBadLine)!
+        if let evalEvery { o.evaluateEvery = evalEvery }
+        if let saveEvery { o.saveEvery = saveEvery }
+        if let logEvery { o.logEvery = logEvery }
+        if let seed { o.seed = seed }
+    }
+
+    /// Builds the trainer, runs it with Ctrl-C / SIGTERM stopping at the next step (checkpoint saved),
+    /// and says where the result is (`done` has two %@ for the output folder).
+    func train(command: String, what: String, done: String, _ make: (_ out: URL, _ resume: Bool) throws -> AlignmentTrainer) throws {
+        installInterruptHandlers()
+        let out = self.out ?? "runs/\(command)"
+        let trainer = try make(URL(fileURLWithPath: out), resume)
+        print("threads: \(Parallel.threadCount); \(trainer.trainingExampleCount) \(what); \(trainer.totalSteps) steps; output: \(out)")
+        try trainer.run { interruptRequested != 0 }
+        print(interruptRequested != 0 ? "interrupted; continue with the same command and --resume" : "done. " + String(format: done, out, out))
+    }
 }
 
 /// Installs the Ctrl-C / SIGTERM handlers the trainers poll between steps.
@@ -51,37 +101,22 @@ struct DPOCommand: ParsableCommand {
         The reference's log-probabilities are computed once and cached (keyed by the reference's weights and the
         data), so later runs on the same data skip every reference pass. Metrics use TRL's names
         (rewards/chosen, rewards/accuracies, logps/chosen, …) in <out>/metrics.jsonl.
+        Defaults: --lr 5e-5 --batch-size 8 --epochs 1 --eval-every 50 --save-every 100 --log-every 1.
         """)
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Preference JSONL for training.") var data: String
-    @Option(help: "Held-out preference JSONL (evaluated every --eval-every steps).") var evalData: String?
-    @Option(help: "The policy's model folder (config.json, model.safetensors, tokenizer.json).") var model: String
+    @OptionGroup var common: TrainerFlags
     @Option(help: "The reference's model folder (default: the starting policy).") var refModel: String?
-    @Option(help: "Output folder.") var out: String = "runs/dpo"
-    @Flag(help: "Continue the run in --out from its newest checkpoint.") var resume = false
     @Option(help: "Loss types, comma-separated.") var loss: String = "sigmoid"
     @Option(help: "Weights of the loss types, comma-separated (default: all 1).") var lossWeights: String?
     @Option(help: "β: KL strength (DPO) or reward scale (SimPO, CPO, ORPO).") var beta: Float = 0.1
     @Option(help: "Label smoothing ε (robust, exo_pair, aot, simpo, cpo).") var labelSmoothing: Float = 0
     @Option(help: "SimPO's target margin γ.") var simpoGamma: Float = 0.5
     @Option(help: "CPO's negative log-likelihood weight α.") var cpoAlpha: Float = 1
-    @Option(help: "Peak learning rate (cosine to a tenth).") var lr: Float = 5e-5
-    @Option(help: "Warm-up steps.") var warmup: Int = 0
-    @Option(help: "AdamW weight decay.") var weightDecay: Float = 0
-    @Option(help: "Pairs per step.") var batchSize: Int = 8
-    @Option(help: "Passes over the data.") var epochs: Int = 1
-    @Option(help: "Stop after this many steps.") var maxSteps: Int?
-    @Option(help: "Longest prompt + completion in tokens (default: the model's context).") var maxLength: Int?
     @Flag(help: "Compute the reference's log-probabilities every step instead of once (no cache).") var liveReference = false
     @Option(help: "Folder of cached reference log-probabilities (default: <cache>/reference-logps).") var referenceCache: String?
     @Option(help: "TR-DPO: mix the policy into the reference every N steps.") var syncRefEvery: Int?
     @Option(help: "TR-DPO's mixing weight α.") var syncRefAlpha: Float = 0.6
-    @Option(help: "What to do with a bad data line: error or skip.") var onBadLine: String = "error"
-    @Option(help: "Evaluate every N steps.") var evalEvery: Int = 50
-    @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 100
-    @Option(help: "Print progress every N steps.") var logEvery: Int = 1
-    @Option(help: "Random seed (data order).") var seed: UInt64 = 42
 
     func objective() throws -> PreferenceObjective {
         let names = loss.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -106,31 +141,18 @@ struct DPOCommand: ParsableCommand {
         return o
     }
 
-    func validate() throws {
-        _ = try objective()
-        try validateTrainerFlags(counts: [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery),
-                                          ("--save-every", saveEvery), ("--log-every", logEvery)], onBadLine: onBadLine)
-    }
+    func validate() throws { _ = try objective() }
 
     func run() throws {
         global.apply()
         var o = PreferenceTrainingOptions()
-        o.data = data; o.evaluationData = evalData; o.model = model; o.referenceModel = refModel
+        common.apply(to: &o)
+        o.referenceModel = refModel
         o.objective = try objective()
-        o.learningRate = lr; o.minimumLearningRate = lr / 10; o.warmupSteps = warmup; o.weightDecay = weightDecay
-        o.batchSize = batchSize; o.epochs = epochs; o.maxSteps = maxSteps; o.maxLength = maxLength
         o.precomputeReference = !liveReference; o.referenceCache = referenceCache
         o.syncReferenceEvery = syncRefEvery; o.syncReferenceAlpha = syncRefAlpha
-        o.onBadLine = BadLinePolicy(rawValue: onBadLine)!
-        o.evaluateEvery = evalEvery; o.saveEvery = saveEvery; o.logEvery = logEvery; o.seed = seed
-        installInterruptHandlers()
-        let trainer = try PreferenceTrainer(options: o, output: URL(fileURLWithPath: out), resume: resume) { printTrainingEvent($0) }
-        print("threads: \(Parallel.threadCount); \(trainer.train.count) training pairs; \(trainer.totalSteps) steps; output: \(out)")
-        try trainer.run { interruptRequested != 0 }
-        if interruptRequested != 0 {
-            print("interrupted; continue with the same command and --resume")
-        } else {
-            print("done. The aligned model is in \(out); sample with: alignkit sample --model \(out) --prompt '…'")
+        try common.train(command: "dpo", what: "training pairs", done: "The aligned model is in %@; sample with: alignkit sample --model %@ --prompt '…'") {
+            try PreferenceTrainer(options: o, output: $0, resume: $1) { printTrainingEvent($0) }
         }
     }
 }
@@ -143,12 +165,15 @@ struct GenerationOptions: ParsableArguments {
     @Option(help: "Prompts to cut from the corpus.") var promptCount: Int = 200
     @Option(help: "Words per prompt cut from the corpus.") var promptWords: Int = 4
     @Option(help: "Seed for cutting prompts (use different seeds for training and held-out prompts).") var promptSeed: UInt64 = 1
+    @Option(help: "Which corpus lines prompts come from: all, train or heldout (disjoint: every tenth line is held out).")
+    var promptSplit: String = "all"
     @Option(help: "Completions per prompt.") var samples: Int = 4
     @Option(help: "Tokens per completion at most.") var maxTokens: Int = 24
     @Option(help: "Sampling temperature.") var temperature: Float = 1
     @Option(help: "Sample from the k most likely tokens.") var topK: Int?
     @Option(help: "Sampling seed.") var seed: UInt64 = 7
     @Option(help: "The VADER lexicon file (default: the cached vader data set).") var lexicon: String?
+    @Option(help: "Judge with this reward model (from `alignkit reward`) instead of the sentiment lexicon.") var rewardModel: String?
 
     var settings: GenerationSettings {
         var s = GenerationSettings()
@@ -164,12 +189,18 @@ struct GenerationOptions: ParsableArguments {
         }
         let paths = try corpus.map { [$0] } ?? [DataCache.locate(.shakespeare).path]
         let text = try Pretrainer.readCorpus(paths).joined(separator: "\n")
-        let cut = corpusPrompts(text, count: promptCount, words: promptWords, seed: promptSeed)
+        guard let split = PromptSplit(rawValue: promptSplit) else {
+            throw ValidationError("--prompt-split must be one of \(PromptSplit.allCases.map(\.rawValue).joined(separator: ", ")), not '\(promptSplit)'")
+        }
+        let cut = corpusPrompts(text, count: promptCount, words: promptWords, seed: promptSeed, split: split)
         guard !cut.isEmpty else { throw ValidationError("no line of the corpus has \(promptWords + 2) words or more") }
         return cut
     }
 
-    func reward() throws -> SentimentLexicon { try SentimentLexicon.load(lexicon) }
+    func reward() throws -> any RewardFunction {
+        if let rewardModel { return try RewardModelFunction(contentsOf: URL(fileURLWithPath: rewardModel)) }
+        return try SentimentLexicon.load(lexicon)
+    }
 }
 
 struct PairsCommand: ParsableCommand {
@@ -235,44 +266,108 @@ struct SFTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sft",
         abstract: "Supervised fine-tuning on prompt/completion data (the loss is on completion tokens only).",
-        discussion: "Data: JSONL lines {\"prompt\",\"completion\"} or {\"messages\": [...]} (the last assistant turn is learned).")
+        discussion: """
+        Data: JSONL lines {"prompt","completion"} or {"messages": [...]} (the last assistant turn is learned).
+        Defaults: --lr 1e-4 --batch-size 16 --epochs 1 --eval-every 100 --save-every 200 --log-every 10.
+        """)
     @OptionGroup var global: GlobalOptions
-    @Option(help: "SFT JSONL for training.") var data: String
-    @Option(help: "Held-out SFT JSONL.") var evalData: String?
-    @Option(help: "The starting model folder.") var model: String
-    @Option(help: "Output folder.") var out: String = "runs/sft"
-    @Flag(help: "Continue the run in --out from its newest checkpoint.") var resume = false
-    @Option(help: "Peak learning rate (cosine to a tenth).") var lr: Float = 1e-4
-    @Option(help: "Warm-up steps.") var warmup: Int = 0
-    @Option(help: "Examples per step.") var batchSize: Int = 16
-    @Option(help: "Passes over the data.") var epochs: Int = 1
-    @Option(help: "Stop after this many steps.") var maxSteps: Int?
-    @Option(help: "Longest prompt + completion in tokens (default: the model's context).") var maxLength: Int?
-    @Option(help: "What to do with a bad data line: error or skip.") var onBadLine: String = "error"
-    @Option(help: "Evaluate every N steps.") var evalEvery: Int = 100
-    @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 200
-    @Option(help: "Print progress every N steps.") var logEvery: Int = 10
-    @Option(help: "Random seed (data order).") var seed: UInt64 = 42
-
-    func validate() throws {
-        try validateTrainerFlags(counts: [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery),
-                                          ("--save-every", saveEvery), ("--log-every", logEvery)], onBadLine: onBadLine)
-    }
+    @OptionGroup var common: TrainerFlags
 
     func run() throws {
         global.apply()
         var o = SFTOptions()
-        o.data = data; o.evaluationData = evalData; o.model = model
-        o.learningRate = lr; o.minimumLearningRate = lr / 10; o.warmupSteps = warmup
-        o.batchSize = batchSize; o.epochs = epochs; o.maxSteps = maxSteps; o.maxLength = maxLength
-        o.onBadLine = BadLinePolicy(rawValue: onBadLine)!
-        o.evaluateEvery = evalEvery; o.saveEvery = saveEvery; o.logEvery = logEvery; o.seed = seed
-        installInterruptHandlers()
-        let trainer = try SFTTrainer(options: o, output: URL(fileURLWithPath: out), resume: resume) {
-            printTrainingEvent($0, rateName: "tokens_per_second", rateUnit: "tok/s")
+        common.apply(to: &o)
+        try common.train(command: "sft", what: "examples", done: "The fine-tuned model is in %@; sample with: alignkit sample --model %@ --prompt '…'") {
+            try SFTTrainer(options: o, output: $0, resume: $1) {
+                printTrainingEvent($0, rateName: "tokens_per_second", rateUnit: "tok/s")
+            }
         }
-        print("threads: \(Parallel.threadCount); \(trainer.train.count) examples; \(trainer.totalSteps) steps; output: \(out)")
-        try trainer.run { interruptRequested != 0 }
-        print(interruptRequested != 0 ? "interrupted; continue with the same command and --resume" : "done. The fine-tuned model is in \(out)")
+    }
+}
+
+struct RewardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reward",
+        abstract: "Train a reward model: the model's trunk with a scalar head, Bradley–Terry loss on preference pairs.",
+        discussion: """
+        Data: preference JSONL as for `alignkit dpo`, with an optional numeric "margin" per line (subtracted inside
+        the sigmoid: -log σ(r_chosen - r_rejected - margin)). The score of a sequence is the head at its last token.
+        Reports the loss and the pairwise accuracy (the share of pairs whose chosen score beats the rejected one).
+        The output folder is a model folder plus score.safetensors; `alignkit ppo --reward-model` and
+        `alignkit eval --reward-model` read it. Defaults: --lr 1e-5 --batch-size 16 --epochs 1 --eval-every 100
+        --save-every 200 --log-every 10.
+        """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var common: TrainerFlags
+    @Flag(help: "Ignore the data's margin field.") var noMargins = false
+    @Option(help: "Reward centering: add c·mean((r_chosen + r_rejected)²) to the loss.") var centerRewards: Float?
+
+    func run() throws {
+        global.apply()
+        var o = RewardTrainingOptions()
+        common.apply(to: &o)
+        o.useMargins = !noMargins
+        o.centerRewardsCoefficient = centerRewards
+        try common.train(command: "reward", what: "training pairs", done: "The reward model is in %@ (score it with: alignkit eval --reward-model %@ …)") {
+            try RewardTrainer(options: o, output: $0, resume: $1) { printTrainingEvent($0) }
+        }
+    }
+}
+
+struct PPOCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ppo",
+        abstract: "Align a model with PPO-RLHF: sample, score with a reward, penalize KL to the reference, clipped updates.",
+        discussion: """
+        --data holds prompts ({"prompt"} lines; preference files serve). Each step samples --batch-size prompts ×
+        --samples completions, scores them with --reward-model (from `alignkit reward`) or, by default, the VADER
+        sentiment lexicon, and adds -β·KL per token (--kl-estimator k1 or k3; --target-kl adapts β). Baselines:
+        gae (a value model, GAE(γ, λ), clipped value loss), rloo or grpo (need --samples 2 or more). Metrics:
+        reward, kl, entropy, value_loss, clip_fraction, rlhf_reward in <out>/metrics.jsonl.
+        Defaults: --lr 1e-5 --batch-size 16 --epochs 1 --eval-every 20 --save-every 50 --log-every 1.
+        """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var common: TrainerFlags
+    @Option(help: "The reference's model folder (default: the starting policy).") var refModel: String?
+    @Option(help: "A reward model folder (default: the sentiment lexicon).") var rewardModel: String?
+    @Option(help: "The VADER lexicon file (default: the cached vader data set).") var lexicon: String?
+    @Option(help: "The value model's starting folder (default: the reward model, else the policy's trunk).") var valueModel: String?
+    @Option(help: "Completions per prompt.") var samples: Int = 1
+    @Option(help: "Tokens per completion at most.") var maxTokens: Int = 24
+    @Option(help: "β: the KL penalty's coefficient.") var klCoef: Float = 0.05
+    @Option(help: "KL estimator: k1 or k3.") var klEstimator: String = "k1"
+    @Option(help: "Adapt β toward this KL (nats per completion).") var targetKL: Float?
+    @Option(help: "The adaptive controller's horizon (episodes).") var klHorizon: Float = 10000
+    @Option(help: "Advantages: gae, rloo or grpo.") var advantage: String = "gae"
+    @Option(help: "GAE's discount γ.") var gamma: Float = 1
+    @Option(help: "GAE's λ.") var lambda: Float = 0.95
+    @Option(help: "PPO's ratio clip ε.") var clip: Float = 0.2
+    @Option(help: "The value loss's clip.") var valueClip: Float = 0.2
+    @Option(help: "The value loss's weight.") var valueCoef: Float = 0.1
+    @Option(help: "Optimization passes over each rollout.") var ppoEpochs: Int = 4
+    @Option(help: "Minibatches per pass.") var miniBatches: Int = 1
+    @Flag(help: "Do not whiten advantages.") var noWhiten = false
+
+    func validate() throws {
+        if KLEstimator(rawValue: klEstimator) == nil { throw ValidationError("--kl-estimator must be k1 or k3, not '\(klEstimator)'") }
+        guard let a = AdvantageEstimator(rawValue: advantage) else { throw ValidationError("--advantage must be gae, rloo or grpo, not '\(advantage)'") }
+        if a != .gae && samples < 2 { throw ValidationError("--advantage \(advantage) compares a prompt's samples: give --samples 2 or more") }
+        for (name, value) in [("--samples", samples), ("--max-tokens", maxTokens), ("--ppo-epochs", ppoEpochs), ("--mini-batches", miniBatches)]
+        where value < 1 { throw ValidationError("\(name) must be at least 1") }
+    }
+
+    func run() throws {
+        global.apply()
+        var o = PPOOptions()
+        common.apply(to: &o)
+        o.referenceModel = refModel; o.rewardModel = rewardModel; o.lexicon = lexicon; o.valueModel = valueModel
+        o.samplesPerPrompt = samples; o.maximumNewTokens = maxTokens
+        o.klCoefficient = klCoef; o.klEstimator = KLEstimator(rawValue: klEstimator)!; o.targetKL = targetKL; o.klHorizon = klHorizon
+        o.advantage = AdvantageEstimator(rawValue: advantage)!; o.gamma = gamma; o.lambda = lambda
+        o.clipRange = clip; o.valueClipRange = valueClip; o.valueCoefficient = valueCoef
+        o.ppoEpochs = ppoEpochs; o.miniBatches = miniBatches; o.whitenAdvantages = !noWhiten
+        try common.train(command: "ppo", what: "prompts", done: "The aligned model is in %@; evaluate with: alignkit eval --model %@ --ref-model …") {
+            try PPOTrainer(options: o, output: $0, resume: $1) { printTrainingEvent($0, rateName: "episodes_per_second", rateUnit: "episodes/s") }
+        }
     }
 }

@@ -1,0 +1,135 @@
+// What every alignment trainer shares: the options they all have, opening a run folder (new or
+// resumed), the per-epoch shuffled batches, and the training loop (schedule, progress, held-out
+// metrics, checkpoints, a clean stop).
+import AlignKitNN
+import AlignKitText
+import Foundation
+
+/// The options every alignment trainer has.
+public protocol TrainerOptions: Codable, Sendable {
+    /// Training data (JSONL).
+    var data: String { get set }
+    /// Held-out data, evaluated every `evaluateEvery` steps and at the end.
+    var evaluationData: String? { get set }
+    /// The starting model folder.
+    var model: String { get set }
+    var learningRate: Float { get set }
+    /// The cosine schedule's floor.
+    var minimumLearningRate: Float { get set }
+    var warmupSteps: Int { get set }
+    var weightDecay: Float { get set }
+    var batchSize: Int { get set }
+    var epochs: Int { get set }
+    /// Stops after this many steps when set (otherwise `epochs` passes over the data).
+    var maxSteps: Int? { get set }
+    /// Longest prompt + completion in tokens; nil uses the model's context length.
+    var maxLength: Int? { get set }
+    var onBadLine: BadLinePolicy { get set }
+    var seed: UInt64 { get set }
+    var logEvery: Int { get set }
+    var evaluateEvery: Int { get set }
+    var saveEvery: Int { get set }
+}
+
+/// What the CLI drives: a trainer that knows its length and runs to the end or a stop request.
+public protocol AlignmentTrainer: AnyObject {
+    var totalSteps: Int { get }
+    /// Training examples (pairs, completions or prompts).
+    var trainingExampleCount: Int { get }
+    func run(shouldStop: () -> Bool) throws
+}
+
+/// A trainer's run folder opened: the options (a resumed run's own), its newest checkpoint, and the
+/// starting model folder's tokenizer and chat template.
+struct TrainerStart<Options: TrainerOptions> {
+    let run: RunFolder
+    let options: Options
+    /// The newest checkpoint when resuming.
+    let newest: URL?
+    let modelFolder: URL
+    let tokenizer: BytePairTokenizer
+    let template: ChatTemplate
+
+    init(output: URL, resume: Bool, options: Options) throws {
+        run = RunFolder(output)
+        (newest, self.options) = try run.open(resume: resume, options: options)
+        guard self.options.batchSize > 0, self.options.epochs > 0 else { throw DataFileError(file: "options", "batch size and epochs must be positive") }
+        modelFolder = URL(fileURLWithPath: self.options.model)
+        tokenizer = try BytePairTokenizer(contentsOf: modelFolder)
+        template = try ChatTemplate.load(from: modelFolder) ?? ChatTemplate()
+    }
+
+    /// The encoder for a model of `contextLength` positions (capped by the options' maximum length).
+    func encoder(contextLength: Int) -> AlignmentEncoder {
+        AlignmentEncoder(tokenizer: tokenizer, template: template, maxLength: min(options.maxLength ?? contextLength, contextLength))
+    }
+
+    /// AdamW with the options' rate and decay.
+    func makeOptimizer() -> Adam {
+        AdamW(learningRate: options.learningRate, beta1: 0.9, beta2: 0.999, weightDecay: options.weightDecay)
+    }
+
+    /// A resumed run's step and optimizer moments; a new run writes its options and tokenizer and starts at 0.
+    func begin(parameterNames: [String], optimizer: inout Adam, emit: (TrainingEvent) -> Void) throws -> Int {
+        if let newest {
+            let (step, state) = try RunFolder.resumeState(newest, parameterNames: parameterNames)
+            optimizer.state = state
+            emit(.message("resumed from \(newest.lastPathComponent) (step \(step))"))
+            return step
+        }
+        try run.start(options: options)
+        try run.copyTokenizer(from: modelFolder)
+        return 0
+    }
+}
+
+/// The indices of `step`'s batch: a permutation of `count` items per epoch, drawn from the seed and
+/// the epoch, so a resumed run sees the batches an uninterrupted one would.
+func shuffledBatch(count: Int, batchSize: Int, seed: UInt64, step: Int) -> [Int] {
+    let perEpoch = (count + batchSize - 1) / batchSize
+    let epoch = step / perEpoch, position = step % perEpoch
+    var generator = RandomGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(epoch))
+    var order = Array(0..<count)
+    for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(generator.next() % UInt64(i + 1))) }
+    return Array(order[(position * batchSize)..<min((position + 1) * batchSize, count)])
+}
+
+/// The loop every alignment trainer shares: warm-up + cosine schedule, a progress event every
+/// `logEvery` steps with a rate and the time left, held-out metrics every `evaluateEvery` steps (and
+/// before the first), a checkpoint every `saveEvery` steps and at the end, and a checkpoint then a
+/// clean return when `shouldStop` says so.
+func runTrainingLoop(run: RunFolder, total: Int, step: () -> Int, options: (peak: Float, minimum: Float, warmup: Int),
+                     every: (log: Int, evaluate: Int, save: Int), hasEvaluation: Bool,
+                     rate: (name: String, amount: ([String: Double]) -> Double),
+                     trainStep: (Float) -> [String: Double], evaluate: () -> [String: Double], save: () throws -> Void,
+                     emit: (TrainingEvent) -> Void, shouldStop: () -> Bool) throws {
+    let schedule = LearningRateSchedule.cosine(peak: options.peak, minimum: options.minimum, warmupSteps: options.warmup, totalSteps: max(total, 1))
+    func evaluation(_ s: Int) throws {
+        let m = evaluate()
+        emit(.evaluation(step: s, metrics: m))
+        try run.appendMetrics(m.merging(["step": Double(s)]) { a, _ in a })
+    }
+    if step() == 0 && hasEvaluation { try evaluation(0) }
+    let runStart = Date(), firstStep = step()
+    var windowAmount = 0.0, windowStart = Date()
+    while step() < total {
+        if shouldStop() {
+            emit(.message("stopping at step \(step())"))
+            try save()
+            return
+        }
+        var metrics = trainStep(schedule.learningRate(at: step()))
+        let s = step()
+        windowAmount += rate.amount(metrics)
+        if s % every.log == 0 || s == total {
+            let now = Date()
+            metrics[rate.name] = windowAmount / max(now.timeIntervalSince(windowStart), 1e-9)
+            let left = now.timeIntervalSince(runStart) / Double(s - firstStep) * Double(total - s)
+            emit(.step(step: s, of: total, metrics: metrics, secondsLeft: left))
+            try run.appendMetrics(metrics.merging(["step": Double(s)]) { a, _ in a })
+            windowAmount = 0; windowStart = now
+        }
+        if hasEvaluation && (s % every.evaluate == 0 || s == total) { try evaluation(s) }
+        if s % every.save == 0 || s == total { try save() }
+    }
+}
