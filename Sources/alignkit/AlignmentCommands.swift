@@ -371,3 +371,35 @@ struct PPOCommand: ParsableCommand {
         }
     }
 }
+
+struct KTOCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kto",
+        abstract: "Align a model with KTO on unpaired data: single completions labelled desirable or not.",
+        discussion: """
+        Data: JSONL lines {"prompt","completion","label"} with label true or false. The loss compares each
+        completion's log-ratio to the batch's KL estimate (mismatched prompt/completion pairs), weighted by
+        --desirable-weight and --undesirable-weight. Metrics: loss, kl, rewards/chosen, rewards/rejected.
+        Defaults: --lr 5e-5 --batch-size 8 --epochs 1 --eval-every 50 --save-every 100 --log-every 1.
+        """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var common: TrainerFlags
+    @Option(help: "The reference's model folder (default: the starting policy).") var refModel: String?
+    @Option(help: "β: KL strength.") var beta: Float = 0.1
+    @Option(help: "λ_D: weight of desirable examples.") var desirableWeight: Float = 1
+    @Option(help: "λ_U: weight of undesirable examples.") var undesirableWeight: Float = 1
+
+    func validate() throws {
+        if !(beta > 0) { throw ValidationError("--beta must be positive") }
+    }
+
+    func run() throws {
+        global.apply()
+        var o = KTOOptions()
+        common.apply(to: &o)
+        o.referenceModel = refModel; o.beta = beta; o.desirableWeight = desirableWeight; o.undesirableWeight = undesirableWeight
+        try common.train(command: "kto", what: "examples", done: "The aligned model is in %@; sample with: alignkit sample --model %@ --prompt '…'") {
+            try KTOTrainer(options: o, output: $0, resume: $1) { printTrainingEvent($0, rateName: "examples_per_second", rateUnit: "examples/s") }
+        }
+    }
+}

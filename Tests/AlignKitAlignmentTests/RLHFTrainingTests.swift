@@ -184,3 +184,44 @@ struct PPOTests {
         }
     }
 }
+
+@Suite("KTO")
+struct KTOTests {
+    /// The tiny pairs as unpaired data: each chosen completion desirable, each rejected one not.
+    static func unpairedData() throws -> URL {
+        var lines: [String] = []
+        for pair in try PreferenceExample.read(tinyPairs).records {
+            guard case .plain(let p) = pair.prompt, case .plain(let c) = pair.chosen, case .plain(let r) = pair.rejected else { continue }
+            for (completion, label) in [(c, true), (r, false)] {
+                let object: [String: Any] = ["prompt": p, "completion": completion, "label": label]
+                lines.append(String(data: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), encoding: .utf8)!)
+            }
+        }
+        return try writeLines(lines, name: "kto.jsonl")
+    }
+
+    @Test func trainingSeparatesDesirableFromUndesirable() throws {
+        let data = try Self.unpairedData(), out = try temporaryFolder("kto")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var o = KTOOptions()
+        o.data = data.path; o.evaluationData = data.path; o.model = tinyModel.path
+        o.batchSize = 4; o.epochs = 6; o.learningRate = 3e-3; o.minimumLearningRate = 3e-3; o.beta = 0.5; o.evaluateEvery = 100
+        var evaluations: [[String: Double]] = []
+        let trainer = try KTOTrainer(options: o, output: out) { if case .evaluation(_, let m) = $0 { evaluations.append(m) } }
+        #expect(trainer.train.filter { $0.label == true }.count == 8 && trainer.train.count == 16)
+        try trainer.run()
+        let first = try #require(evaluations.first), last = try #require(evaluations.last)
+        // Before training the policy is the reference: every reward and the KL estimate are 0, the loss is 1 - σ(0).
+        #expect(abs(first["eval_loss"]! - 0.5) < 1e-6 && abs(first["eval_kl"]!) < 1e-5 && abs(first["eval_rewards/margins"]!) < 1e-5, "\(first)")   // (rows batched differently: 1e-5)
+        #expect(last["eval_rewards/margins"]! > 1, "\(last)")
+        #expect(last["eval_loss"]! < 0.4, "\(last)")
+        #expect(last["eval_kl"]! >= 0)
+    }
+
+    @Test func aLabelThatIsNotABooleanIsNamed() throws {
+        let data = try writeLines([#"{"prompt": "a", "completion": "b", "label": true}"#, #"{"prompt": "a", "completion": "b", "label": 1}"#],
+                                  name: "labels.jsonl")
+        let error = #expect(throws: DataFileError.self) { try CompletionExample.readUnpaired(data) }
+        #expect(error?.description.contains("labels.jsonl:2: field 'label'") == true, "\(String(describing: error))")
+    }
+}
