@@ -30,6 +30,8 @@ public struct KTOOptions: TrainerOptions {
     public var epochs = 1
     public var maxSteps: Int?
     public var maxLength: Int?
+    /// Train LoRA adapters (the base frozen) instead of every weight.
+    public var lora: LoRASettings?
     public var onBadLine: BadLinePolicy = .error
     public var seed: UInt64 = 42
     public var logEvery = 1
@@ -51,6 +53,7 @@ public final class KTOTrainer: AlignmentTrainer {
     public var trainingExampleCount: Int { train.count }
     let emit: (TrainingEvent) -> Void
     let padID: Int
+    let start: TrainerStart<KTOOptions>
     let maxLength: Int
     var run: RunFolder { RunFolder(output) }
 
@@ -66,7 +69,7 @@ public final class KTOTrainer: AlignmentTrainer {
         guard options.beta > 0 else { throw DataFileError(file: "options", field: "beta", "must be positive") }
         self.options = options
         tokenizer = start.tokenizer
-        policy = try GPT(contentsOf: start.newest ?? start.modelFolder)
+        policy = try start.loadPolicy(lora: options.lora)
         reference = try GPT(contentsOf: options.referenceModel.map { URL(fileURLWithPath: $0) } ?? start.modelFolder)
         guard reference.configuration.vocabularySize == policy.configuration.vocabularySize else {
             throw DataFileError(file: options.referenceModel ?? options.model, "the reference's vocabulary differs from the policy's")
@@ -84,6 +87,7 @@ public final class KTOTrainer: AlignmentTrainer {
         emit(.message("\(desirable) desirable and \(train.count - desirable) undesirable training examples"))
         optimizer = start.makeOptimizer()
         step = try start.begin(parameterNames: policy.parameterNames, optimizer: &optimizer, emit: emit)
+        self.start = start
     }
 
     /// Matched rows (x_i, y_i), then mismatched rows (x_i, y_{i-1}) cut to the maximum length.
@@ -161,7 +165,7 @@ public final class KTOTrainer: AlignmentTrainer {
 
     public func saveCheckpoint() throws {
         let folder = try run.saveCheckpoint(step: step, state: [:], optimizer: optimizer.state, parameterNames: policy.parameterNames,
-                                            writeModel: { [policy] in try policy.save(to: $0) })
+                                            writeModel: { [policy, start, options] in try start.writePolicy(policy, lora: options.lora, to: $0) })
         emit(.checkpoint(step: step, path: folder.path))
     }
 }

@@ -49,6 +49,8 @@ public struct PPOOptions: TrainerOptions {
     public var maxSteps: Int?
     /// Longest prompt + completion; nil uses the model's context.
     public var maxLength: Int?
+    /// Train LoRA adapters (the base frozen) instead of every weight.
+    public var lora: LoRASettings?
     public var maximumNewTokens = 24
     public var klCoefficient: Float = 0.05
     public var klEstimator: KLEstimator = .k1
@@ -132,6 +134,7 @@ public final class PPOTrainer: AlignmentTrainer {
     public var trainingExampleCount: Int { prompts.count }
     let emit: (TrainingEvent) -> Void
     let padID: Int
+    let start: TrainerStart<PPOOptions>
     var run: RunFolder { RunFolder(output) }
 
     public var policy: GPT { models.policy }
@@ -156,7 +159,7 @@ public final class PPOTrainer: AlignmentTrainer {
         self.options = options
         tokenizer = start.tokenizer
         padID = tokenizer.endOfTextID ?? 0
-        let policy = try GPT(contentsOf: start.newest ?? start.modelFolder)
+        let policy = try start.loadPolicy(lora: options.lora)
         reference = try options.referenceModel.map { try GPT(contentsOf: URL(fileURLWithPath: $0)) } ?? GPT(contentsOf: start.modelFolder)
         guard reference.configuration.vocabularySize == policy.configuration.vocabularySize else {
             throw DataFileError(file: options.referenceModel ?? options.model, "the reference's vocabulary differs from the policy's")
@@ -175,7 +178,7 @@ public final class PPOTrainer: AlignmentTrainer {
             } else if let path = options.valueModel ?? options.rewardModel {
                 value = try ScalarHeadModel(contentsOf: URL(fileURLWithPath: path))
             } else {
-                value = ScalarHeadModel(trunk: policy, seed: options.seed)
+                value = ScalarHeadModel(trunk: policy.mergingAdapters(), seed: options.seed)
             }
             guard value!.trunk.configuration.contextLength >= policy.configuration.contextLength else {
                 throw DataFileError(file: options.valueModel ?? options.rewardModel ?? options.model, "the value model's context is shorter than the policy's")
@@ -211,6 +214,7 @@ public final class PPOTrainer: AlignmentTrainer {
         evaluationPrompts = try options.evaluationData.map(load) ?? []
         optimizer = start.makeOptimizer()
         step = try start.begin(parameterNames: models.parameterNames, optimizer: &optimizer, emit: emit)
+        self.start = start
         if let newest = start.newest, let beta = try RunFolder.readState(newest)["kl_coefficient"] as? Double { klCoefficient = Float(beta) }
     }
 
@@ -390,10 +394,10 @@ public final class PPOTrainer: AlignmentTrainer {
     }
 
     public func saveCheckpoint() throws {
-        let models = self.models
+        let models = self.models, start = self.start, lora = options.lora
         let folder = try run.saveCheckpoint(step: step, state: ["kl_coefficient": Double(klCoefficient)], optimizer: optimizer.state,
                                             parameterNames: models.parameterNames,
-                                            writeModel: { try models.policy.save(to: $0) },
+                                            writeModel: { try start.writePolicy(models.policy, lora: lora, to: $0) },
                                             writeExtra: { dir in try models.value?.save(to: dir.appendingPathComponent("value")) })
         emit(.checkpoint(step: step, path: folder.path))
     }

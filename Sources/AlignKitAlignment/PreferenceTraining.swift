@@ -30,6 +30,8 @@ public struct PreferenceTrainingOptions: TrainerOptions {
     public var maxSteps: Int?
     /// Longest prompt + completion in tokens; nil uses the model's context length.
     public var maxLength: Int?
+    /// Train LoRA adapters (the base frozen) instead of every weight.
+    public var lora: LoRASettings?
     /// Precompute the reference's log-probabilities once (and cache them on disk).
     public var precomputeReference = true
     /// The folder of cached reference log-probabilities; nil uses `<cache>/reference-logps`.
@@ -114,6 +116,7 @@ public final class PreferenceTrainer: AlignmentTrainer {
     var evaluationReference: ReferenceLogProbabilities?
     let emit: (TrainingEvent) -> Void
     let padID: Int
+    let start: TrainerStart<PreferenceTrainingOptions>
     var run: RunFolder { RunFolder(output) }
 
     /// Steps of the whole run.
@@ -129,7 +132,7 @@ public final class PreferenceTrainer: AlignmentTrainer {
         do { try options.objective.validate() } catch { throw DataFileError(file: "options", error.message) }
         self.options = options
         tokenizer = start.tokenizer
-        policy = try GPT(contentsOf: newest ?? modelFolder)
+        policy = try start.loadPolicy(lora: options.lora)
         let context = policy.configuration.contextLength
         guard tokenizer.vocabularySize <= policy.configuration.vocabularySize else {
             throw DataFileError(file: modelFolder.appendingPathComponent("tokenizer.json").path,
@@ -144,8 +147,11 @@ public final class PreferenceTrainer: AlignmentTrainer {
                 }
                 reference = r
             } else {
-                reference = newest == nil ? policy : try GPT(contentsOf: modelFolder)
+                reference = newest == nil && options.lora == nil ? policy : try GPT(contentsOf: modelFolder)
             }
+        }
+        if options.syncReferenceEvery != nil && options.lora != nil {
+            throw DataFileError(file: "options", field: "lora", "TR-DPO reference syncing mixes every policy weight into the reference; it does not combine with LoRA")
         }
         if options.syncReferenceEvery != nil, let r = reference, r.configuration != policy.configuration {
             throw DataFileError(file: options.referenceModel ?? options.model,
@@ -161,6 +167,7 @@ public final class PreferenceTrainer: AlignmentTrainer {
         evaluation = try options.evaluationData.map(load) ?? []
         optimizer = start.makeOptimizer()
         step = try start.begin(parameterNames: policy.parameterNames, optimizer: &optimizer, emit: emit)
+        self.start = start
         if let newest, options.syncReferenceEvery != nil, FileManager.default.fileExists(atPath: newest.appendingPathComponent("reference").path) {
             reference = try GPT(contentsOf: newest.appendingPathComponent("reference"))
         }
@@ -320,7 +327,7 @@ public final class PreferenceTrainer: AlignmentTrainer {
         // A synced reference is part of the run's state.
         let synced = options.syncReferenceEvery != nil ? reference : nil
         let folder = try run.saveCheckpoint(step: step, state: [:], optimizer: optimizer.state, parameterNames: policy.parameterNames,
-                                            writeModel: { [policy] in try policy.save(to: $0) },
+                                            writeModel: { [policy, start, options] in try start.writePolicy(policy, lora: options.lora, to: $0) },
                                             writeExtra: { dir in try synced?.save(to: dir.appendingPathComponent("reference")) })
         emit(.checkpoint(step: step, path: folder.path))
     }

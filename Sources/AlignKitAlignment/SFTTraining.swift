@@ -20,6 +20,8 @@ public struct SFTOptions: TrainerOptions {
     public var epochs = 1
     public var maxSteps: Int?
     public var maxLength: Int?
+    /// Train LoRA adapters (the base frozen) instead of every weight.
+    public var lora: LoRASettings?
     public var onBadLine: BadLinePolicy = .error
     public var seed: UInt64 = 42
     public var logEvery = 10
@@ -40,6 +42,7 @@ public final class SFTTrainer: AlignmentTrainer {
     public let evaluation: [EncodedExample]
     let emit: (TrainingEvent) -> Void
     let padID: Int
+    let start: TrainerStart<SFTOptions>
     var run: RunFolder { RunFolder(output) }
 
     public var totalSteps: Int {
@@ -53,7 +56,7 @@ public final class SFTTrainer: AlignmentTrainer {
         let options = start.options
         self.options = options
         tokenizer = start.tokenizer
-        model = try GPT(contentsOf: start.newest ?? start.modelFolder)
+        model = try start.loadPolicy(lora: options.lora)
         padID = tokenizer.endOfTextID ?? 0
         let encoder = start.encoder(contextLength: model.configuration.contextLength)
         func load(_ path: String) throws -> [EncodedExample] {
@@ -64,6 +67,7 @@ public final class SFTTrainer: AlignmentTrainer {
         evaluation = try options.evaluationData.map(load) ?? []
         optimizer = start.makeOptimizer()
         step = try start.begin(parameterNames: model.parameterNames, optimizer: &optimizer, emit: emit)
+        self.start = start
     }
 
     /// The examples of `step` (a seeded permutation per epoch, as the preference trainer draws it).
@@ -117,7 +121,7 @@ public final class SFTTrainer: AlignmentTrainer {
 
     public func saveCheckpoint() throws {
         let folder = try run.saveCheckpoint(step: step, state: [:], optimizer: optimizer.state, parameterNames: model.parameterNames,
-                                            writeModel: { [model] in try model.save(to: $0) })
+                                            writeModel: { [model, start, options] in try start.writePolicy(model, lora: options.lora, to: $0) })
         emit(.checkpoint(step: step, path: folder.path))
     }
 }

@@ -41,7 +41,7 @@ public protocol AlignmentTrainer: AnyObject {
 
 /// A trainer's run folder opened: the options (a resumed run's own), its newest checkpoint, and the
 /// starting model folder's tokenizer and chat template.
-struct TrainerStart<Options: TrainerOptions> {
+struct TrainerStart<Options: TrainerOptions>: Sendable {
     let run: RunFolder
     let options: Options
     /// The newest checkpoint when resuming.
@@ -62,6 +62,25 @@ struct TrainerStart<Options: TrainerOptions> {
     /// The encoder for a model of `contextLength` positions (capped by the options' maximum length).
     func encoder(contextLength: Int) -> AlignmentEncoder {
         AlignmentEncoder(tokenizer: tokenizer, template: template, maxLength: min(options.maxLength ?? contextLength, contextLength))
+    }
+
+    /// The policy to train: the newest checkpoint's, or the model folder's; with LoRA, the model
+    /// folder's base with fresh adapters (or the newest checkpoint's adapters).
+    func loadPolicy(lora: LoRASettings?) throws -> GPT {
+        guard let lora else { return try GPT(contentsOf: newest ?? modelFolder) }
+        var model = try GPT(contentsOf: modelFolder)
+        do {
+            if let newest { try model.loadAdapters(from: newest.appendingPathComponent("adapter")) } else { try model.addAdapters(lora, seed: options.seed) }
+        } catch let error as ConfigurationError { throw DataFileError(file: "options", field: "lora", error.message) }
+        return model
+    }
+
+    /// Writes a policy into a checkpoint or the run folder: the model (adapters merged) and, with
+    /// LoRA, the adapters in PEFT's format under `adapter/`.
+    func writePolicy(_ model: GPT, lora: LoRASettings?, to directory: URL) throws {
+        guard let lora else { return try model.save(to: directory) }
+        try model.mergingAdapters().save(to: directory)
+        try model.saveAdapters(to: directory.appendingPathComponent("adapter"), settings: lora, baseModel: options.model)
     }
 
     /// AdamW with the options' rate and decay.

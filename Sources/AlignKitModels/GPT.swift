@@ -92,6 +92,8 @@ public struct GPT: NamedParameters {
     public var finalNorm: Norm
     /// The output head when it is not tied: weight [C, V], no bias.
     public var head: Linear?
+    /// LoRA fine-tuning: only the adapters are parameters (the base weights are frozen); see LoRA.swift.
+    public internal(set) var trainsAdaptersOnly = false
 
     /// A randomly initialized model: weights N(0, 0.02), the two residual projections of each block
     /// N(0, 0.02/√(2L)) (GPT-2's scaling), biases zero, norm scales one.
@@ -127,6 +129,12 @@ public struct GPT: NamedParameters {
     }
 
     public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        if trainsAdaptersOnly {
+            try forEachProjection { name, layer in
+                if layer.adapter != nil { try layer.adapter!.forEachNamedParameter(prefix: joinName(prefix, name), body) }
+            }
+            return
+        }
         try tokenEmbedding.forEachNamedParameter(prefix: joinName(prefix, "embed"), body)
         if positionEmbedding != nil { try positionEmbedding!.forEachNamedParameter(prefix: joinName(prefix, "positions"), body) }
         try blocks.forEachNamedParameter(prefix: joinName(prefix, "blocks"), body)

@@ -4,6 +4,8 @@
 public struct Linear: Layer {
     public var weight: Tensor
     public var bias: Tensor?
+    /// A low-rank adapter (LoRA) added to the output when present; see `LowRankAdapter`.
+    public var adapter: LowRankAdapter?
 
     /// Weights from `initializer` (default Xavier-uniform), zero bias.
     public init(inputSize: Int, outputSize: Int, useBias: Bool = true, initializer: Initializer = .xavierUniform,
@@ -24,11 +26,14 @@ public struct Linear: Layer {
     public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
         try body(joinName(prefix, "weight"), &weight)
         if bias != nil { try body(joinName(prefix, "bias"), &bias!) }
+        if adapter != nil { try adapter!.forEachNamedParameter(prefix: prefix, body) }
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        let y = matmul(input, weight)
-        return bias.map { y + $0 } ?? y
+        var y = matmul(input, weight)
+        if let bias { y = y + bias }
+        if let adapter { y = y + adapter(input) }
+        return y
     }
 }
 

@@ -47,12 +47,25 @@ struct TrainerFlags: ParsableArguments {
     @Option(help: "Checkpoint every N steps.") var saveEvery: Int?
     @Option(help: "Print progress every N steps.") var logEvery: Int?
     @Option(help: "Random seed (data order).") var seed: UInt64?
+    @Option(help: "Train LoRA adapters of this rank (the base frozen) instead of every weight.") var loraRank: Int?
+    @Option(help: "LoRA's α (the update is scaled by α/rank).") var loraAlpha: Float = 16
+    @Option(help: "Dropout on the adapters' input.") var loraDropout: Float = 0.05
+    @Option(help: "Projections to adapt, comma-separated (Llama: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj; GPT-2: c_proj,c_fc).")
+    var loraTargets: String = "q_proj,v_proj"
+
+    /// The LoRA settings, when --lora-rank is given.
+    var lora: LoRASettings? {
+        loraRank.map { LoRASettings(rank: $0, alpha: loraAlpha, dropout: loraDropout,
+                                    targets: loraTargets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
+    }
 
     func validate() throws {
         for (name, value) in [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery), ("--save-every", saveEvery),
                               ("--log-every", logEvery), ("--max-steps", maxSteps), ("--max-length", maxLength), ("--warmup", warmup.map { $0 + 1 })]
         where value.map({ $0 < 1 }) ?? false { throw ValidationError("\(name) must be at least \(name == "--warmup" ? 0 : 1)") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
+        if let loraRank, loraRank < 1 { throw ValidationError("--lora-rank must be at least 1") }
+        if !(loraAlpha > 0) || !(0..<1).contains(loraDropout) { throw ValidationError("--lora-alpha must be positive and --lora-dropout in [0, 1)") }
         if BadLinePolicy(rawValue: onBadLine) == nil { throw ValidationError("--on-bad-line must be error or skip, not '\(onBadLine)'") }
     }
 
@@ -147,7 +160,7 @@ struct DPOCommand: ParsableCommand {
         global.apply()
         var o = PreferenceTrainingOptions()
         common.apply(to: &o)
-        o.referenceModel = refModel
+        o.referenceModel = refModel; o.lora = common.lora
         o.objective = try objective()
         o.precomputeReference = !liveReference; o.referenceCache = referenceCache
         o.syncReferenceEvery = syncRefEvery; o.syncReferenceAlpha = syncRefAlpha
@@ -277,6 +290,7 @@ struct SFTCommand: ParsableCommand {
         global.apply()
         var o = SFTOptions()
         common.apply(to: &o)
+        o.lora = common.lora
         try common.train(command: "sft", what: "examples", done: "The fine-tuned model is in %@; sample with: alignkit sample --model %@ --prompt '…'") {
             try SFTTrainer(options: o, output: $0, resume: $1) {
                 printTrainingEvent($0, rateName: "tokens_per_second", rateUnit: "tok/s")
@@ -304,6 +318,7 @@ struct RewardCommand: ParsableCommand {
 
     func run() throws {
         global.apply()
+        if common.loraRank != nil { throw ValidationError("alignkit reward trains every weight; --lora-rank is for sft, dpo, kto and ppo") }
         var o = RewardTrainingOptions()
         common.apply(to: &o)
         o.useMargins = !noMargins
@@ -360,6 +375,7 @@ struct PPOCommand: ParsableCommand {
         global.apply()
         var o = PPOOptions()
         common.apply(to: &o)
+        o.lora = common.lora
         o.referenceModel = refModel; o.rewardModel = rewardModel; o.lexicon = lexicon; o.valueModel = valueModel
         o.samplesPerPrompt = samples; o.maximumNewTokens = maxTokens
         o.klCoefficient = klCoef; o.klEstimator = KLEstimator(rawValue: klEstimator)!; o.targetKL = targetKL; o.klHorizon = klHorizon
@@ -397,7 +413,7 @@ struct KTOCommand: ParsableCommand {
         global.apply()
         var o = KTOOptions()
         common.apply(to: &o)
-        o.referenceModel = refModel; o.beta = beta; o.desirableWeight = desirableWeight; o.undesirableWeight = undesirableWeight
+        o.referenceModel = refModel; o.lora = common.lora; o.beta = beta; o.desirableWeight = desirableWeight; o.undesirableWeight = undesirableWeight
         try common.train(command: "kto", what: "examples", done: "The aligned model is in %@; sample with: alignkit sample --model %@ --prompt '…'") {
             try KTOTrainer(options: o, output: $0, resume: $1) { printTrainingEvent($0, rateName: "examples_per_second", rateUnit: "examples/s") }
         }
