@@ -86,10 +86,10 @@ func meanAndStandardError(_ xs: [Double]) -> (Double, Double) {
     return (mean, (variance / Double(xs.count)).squareRoot())
 }
 
-/// Mean reward of the policy's samples, their KL to the reference, and the win rate over the
-/// reference's samples of the same prompts.
+/// Mean reward of the policy's samples, their KL to the reference, and (unless `winRate` is false) the
+/// win rate over the reference's samples of the same prompts.
 public func evaluatePolicy(_ policy: GPT, reference: GPT?, tokenizer: BytePairTokenizer, prompts: [String], reward: any RewardFunction,
-                           settings: GenerationSettings) -> PolicyEvaluation {
+                           settings: GenerationSettings, winRate judgeWins: Bool = true) -> PolicyEvaluation {
     let samples = sampleCompletions(policy, tokenizer: tokenizer, prompts: prompts, reward: reward, settings: settings)
     let flat = samples.flatMap { $0 }
     let (meanReward, rewardError) = meanAndStandardError(flat.map { Double($0.reward) })
@@ -97,6 +97,8 @@ public func evaluatePolicy(_ policy: GPT, reference: GPT?, tokenizer: BytePairTo
     if let reference {
         let ratios = zip(completionLogProbabilities(policy, flat), completionLogProbabilities(reference, flat)).map { $0 - $1 }
         (kl, klError) = meanAndStandardError(ratios)
+    }
+    if let reference, judgeWins {
         var settingsForReference = settings
         settingsForReference.seed = settings.seed &+ 0x5EED
         let theirs = sampleCompletions(reference, tokenizer: tokenizer, prompts: prompts, reward: reward, settings: settingsForReference).flatMap { $0 }

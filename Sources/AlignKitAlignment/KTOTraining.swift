@@ -37,6 +37,7 @@ public struct KTOOptions: TrainerOptions {
     public var logEvery = 1
     public var evaluateEvery = 50
     public var saveEvery = 100
+    public var keepCheckpoints = 2
     public init() {}
 }
 
@@ -55,7 +56,7 @@ public final class KTOTrainer: AlignmentTrainer {
     let padID: Int
     let start: TrainerStart<KTOOptions>
     let maxLength: Int
-    var run: RunFolder { RunFolder(output) }
+    var run: RunFolder { RunFolder(output, keep: options.keepCheckpoints) }
 
     public var totalSteps: Int {
         trainingSteps(count: train.count, batchSize: options.batchSize, epochs: options.epochs, maxSteps: options.maxSteps)

@@ -71,6 +71,7 @@ public struct PPOOptions: TrainerOptions {
     public var logEvery = 1
     public var evaluateEvery = 20
     public var saveEvery = 50
+    public var keepCheckpoints = 2
     public init() {}
 }
 
@@ -135,7 +136,7 @@ public final class PPOTrainer: AlignmentTrainer {
     let emit: (TrainingEvent) -> Void
     let padID: Int
     let start: TrainerStart<PPOOptions>
-    var run: RunFolder { RunFolder(output) }
+    var run: RunFolder { RunFolder(output, keep: options.keepCheckpoints) }
 
     public var policy: GPT { models.policy }
 

@@ -44,6 +44,7 @@ public struct PreferenceTrainingOptions: TrainerOptions {
     public var logEvery = 1
     public var evaluateEvery = 50
     public var saveEvery = 100
+    public var keepCheckpoints = 2
 
     public init() {}
 }
@@ -117,7 +118,7 @@ public final class PreferenceTrainer: AlignmentTrainer {
     let emit: (TrainingEvent) -> Void
     let padID: Int
     let start: TrainerStart<PreferenceTrainingOptions>
-    var run: RunFolder { RunFolder(output) }
+    var run: RunFolder { RunFolder(output, keep: options.keepCheckpoints) }
 
     /// Steps of the whole run.
     public var totalSteps: Int {

@@ -35,6 +35,7 @@ public struct RewardTrainingOptions: TrainerOptions {
     public var logEvery = 10
     public var evaluateEvery = 100
     public var saveEvery = 200
+    public var keepCheckpoints = 2
     public init() {}
 }
 
@@ -67,7 +68,7 @@ public final class RewardTrainer: AlignmentTrainer {
     public let evaluation: [EncodedExample]
     let emit: (TrainingEvent) -> Void
     let padID: Int
-    var run: RunFolder { RunFolder(output) }
+    var run: RunFolder { RunFolder(output, keep: options.keepCheckpoints) }
 
     public var totalSteps: Int {
         trainingSteps(count: train.count, batchSize: options.batchSize, epochs: options.epochs, maxSteps: options.maxSteps)

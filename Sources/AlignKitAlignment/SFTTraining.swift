@@ -27,6 +27,7 @@ public struct SFTOptions: TrainerOptions {
     public var logEvery = 10
     public var evaluateEvery = 100
     public var saveEvery = 200
+    public var keepCheckpoints = 2
     public init() {}
 }
 
@@ -43,7 +44,7 @@ public final class SFTTrainer: AlignmentTrainer {
     let emit: (TrainingEvent) -> Void
     let padID: Int
     let start: TrainerStart<SFTOptions>
-    var run: RunFolder { RunFolder(output) }
+    var run: RunFolder { RunFolder(output, keep: options.keepCheckpoints) }
 
     public var totalSteps: Int {
         trainingSteps(count: train.count, batchSize: options.batchSize, epochs: options.epochs, maxSteps: options.maxSteps)

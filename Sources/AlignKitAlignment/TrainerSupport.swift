@@ -29,6 +29,8 @@ public protocol TrainerOptions: Codable, Sendable {
     var logEvery: Int { get set }
     var evaluateEvery: Int { get set }
     var saveEvery: Int { get set }
+    /// Checkpoints kept in the run folder (the newest).
+    var keepCheckpoints: Int { get set }
 }
 
 /// What the CLI drives: a trainer that knows its length and runs to the end or a stop request.

@@ -7,7 +7,8 @@
 //   <run>/config.json, model…        the newest model, ready for `alignkit sample` and `score`
 //
 // A checkpoint is staged in a hidden folder and renamed into place, so a crash never leaves a
-// half-written `step-N`. The two newest complete checkpoints are kept.
+// half-written `step-N`. The `keep` newest complete checkpoints are kept (two by default; keep more to
+// draw a reward–KL frontier over a run's checkpoints).
 import AlignKitNN
 import AlignKitTensor
 import AlignKitText
@@ -15,7 +16,9 @@ import Foundation
 
 public struct RunFolder: Sendable {
     public let root: URL
-    public init(_ root: URL) { self.root = root }
+    /// Checkpoints kept (the newest).
+    public let keep: Int
+    public init(_ root: URL, keep: Int = 2) { self.root = root; self.keep = max(1, keep) }
 
     public var checkpointsFolder: URL { root.appendingPathComponent("checkpoints") }
     public var metricsFile: URL { root.appendingPathComponent("metrics.jsonl") }
@@ -117,7 +120,7 @@ public struct RunFolder: Sendable {
         try? fm.removeItem(at: folder)
         try fm.moveItem(at: staging, to: folder)
         try writeModel(root)
-        for old in checkpoints().dropLast(2) { try? fm.removeItem(at: old) }
+        for old in checkpoints().dropLast(keep) { try? fm.removeItem(at: old) }
         return folder
     }
 

@@ -47,6 +47,7 @@ struct TrainerFlags: ParsableArguments {
     @Option(help: "Checkpoint every N steps.") var saveEvery: Int?
     @Option(help: "Print progress every N steps.") var logEvery: Int?
     @Option(help: "Random seed (data order).") var seed: UInt64?
+    @Option(help: "Checkpoints to keep (the newest; more for `alignkit frontier`).") var keepCheckpoints: Int = 2
     @Option(help: "Train LoRA adapters of this rank (the base frozen) instead of every weight.") var loraRank: Int?
     @Option(help: "LoRA's α (the update is scaled by α/rank).") var loraAlpha: Float = 16
     @Option(help: "Dropout on the adapters' input.") var loraDropout: Float = 0.05
@@ -61,7 +62,7 @@ struct TrainerFlags: ParsableArguments {
 
     func validate() throws {
         for (name, value) in [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery), ("--save-every", saveEvery),
-                              ("--log-every", logEvery), ("--max-steps", maxSteps), ("--max-length", maxLength), ("--warmup", warmup.map { $0 + 1 })]
+                              ("--log-every", logEvery), ("--keep-checkpoints", keepCheckpoints), ("--max-steps", maxSteps), ("--max-length", maxLength), ("--warmup", warmup.map { $0 + 1 })]
         where value.map({ $0 < 1 }) ?? false { throw ValidationError("\(name) must be at least \(name == "--warmup" ? 0 : 1)") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
         if let loraRank, loraRank < 1 { throw ValidationError("--lora-rank must be at least 1") }
@@ -82,6 +83,7 @@ struct TrainerFlags: ParsableArguments {
         if let saveEvery { o.saveEvery = saveEvery }
         if let logEvery { o.logEvery = logEvery }
         if let seed { o.seed = seed }
+        o.keepCheckpoints = keepCheckpoints
     }
 
     /// Builds the trainer, runs it with Ctrl-C / SIGTERM stopping at the next step (checkpoint saved),
@@ -417,5 +419,55 @@ struct KTOCommand: ParsableCommand {
         try common.train(command: "kto", what: "examples", done: "The aligned model is in %@; sample with: alignkit sample --model %@ --prompt '…'") {
             try KTOTrainer(options: o, output: $0, resume: $1) { printTrainingEvent($0, rateName: "examples_per_second", rateUnit: "examples/s") }
         }
+    }
+}
+
+struct FrontierCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "frontier",
+        abstract: "Draw the reward–KL frontier over the checkpoints of several runs (SVG and JSON).",
+        discussion: """
+        Every checkpoint of every --run is sampled on the same prompts with the same seeds: its mean reward and its
+        KL(π ‖ π_ref) from those samples make one point. Runs keep their two newest checkpoints unless trained with
+        --keep-checkpoints N. Writes <out>.json (every point with standard errors) and <out>.svg.
+        """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var generation: GenerationOptions
+    @Option(name: .customLong("run"), help: "A run folder (repeat for several runs).") var runs: [String]
+    @Option(help: "The reference model folder (the runs' starting model).") var refModel: String
+    @Option(help: "Output path without extension.") var out: String = "frontier"
+
+    func validate() throws {
+        if runs.isEmpty { throw ValidationError("give at least one --run") }
+    }
+
+    func run() throws {
+        global.apply()
+        let (reference, tokenizer) = try loadModelFolder(refModel, needTokenizer: true)
+        let prompts = try generation.loadPrompts(model: refModel)
+        let reward = try generation.reward()
+        let settings = generation.settings
+        let base = evaluatePolicy(reference, reference: nil, tokenizer: tokenizer!, prompts: prompts, reward: reward, settings: settings)
+        print(String(format: "reference: mean reward %.4f ± %.4f over %d samples", base.meanReward, base.rewardStandardError, base.samples))
+        var result: [FrontierRun] = []
+        for path in runs {
+            let checkpoints = RunFolder(URL(fileURLWithPath: path)).checkpoints()
+            guard !checkpoints.isEmpty else { throw ValidationError("\(path) has no checkpoints (is it a run folder?)") }
+            var points: [FrontierPoint] = []
+            for checkpoint in checkpoints {
+                let model = try GPT(contentsOf: checkpoint)
+                let e = evaluatePolicy(model, reference: reference, tokenizer: tokenizer!, prompts: prompts, reward: reward, settings: settings, winRate: false)
+                let step = Int(checkpoint.lastPathComponent.split(separator: "-").last ?? "") ?? 0
+                points.append(FrontierPoint(checkpoint: checkpoint.path, step: step, kl: e.kl ?? 0, klStandardError: e.klStandardError ?? 0,
+                                            reward: e.meanReward, rewardStandardError: e.rewardStandardError))
+                print(String(format: "%@ step %d: reward %.4f ± %.4f, KL %.3f ± %.3f", path, step, e.meanReward, e.rewardStandardError, e.kl ?? 0, e.klStandardError ?? 0))
+                flushStandardOutput()
+            }
+            result.append(FrontierRun(name: URL(fileURLWithPath: path).lastPathComponent, points: points))
+        }
+        let frontier = RewardKLFrontier(referenceReward: base.meanReward, runs: result, prompts: prompts.count, samplesPerPrompt: settings.samplesPerPrompt)
+        try writeAtomically(try frontier.json(), to: URL(fileURLWithPath: out + ".json"))
+        try writeAtomically(Data(frontier.svg().utf8), to: URL(fileURLWithPath: out + ".svg"))
+        print("wrote \(out).json and \(out).svg")
     }
 }

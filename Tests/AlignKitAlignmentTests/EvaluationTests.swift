@@ -2,6 +2,9 @@
 // sampling against one-at-a-time sampling, pair labelling and the KL estimate.
 import AlignKitAlignment
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 
 let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -91,5 +94,40 @@ struct EvaluationTests {
         #expect(pairs.count == 2)
         #expect(pairs[0].chosen == " b" && pairs[0].rejected == " c")
         #expect(pairs[1].chosen == " w" && pairs[1].rejected == " z")   // the blank completion is not used
+    }
+}
+
+@Suite("Reward–KL frontier")
+struct FrontierTests {
+    @Test func frontierKeepsUndominatedPointsAndTheSVGParses() throws {
+        func point(_ step: Int, _ kl: Double, _ reward: Double) -> FrontierPoint {
+            FrontierPoint(checkpoint: "c\(step)", step: step, kl: kl, klStandardError: 0.1, reward: reward, rewardStandardError: 0.01)
+        }
+        // Step 30 is beaten by step 20 (less KL, more reward); the rest trade KL for reward.
+        let run = FrontierRun(name: "dpo <β=0.1>", points: [point(30, 5, 0.4), point(10, 1, 0.2), point(20, 3, 0.5), point(40, 8, 0.7)])
+        #expect(run.points.map(\.step) == [10, 20, 30, 40])
+        #expect(run.points.map(\.onFrontier) == [true, true, false, true])
+        let frontier = RewardKLFrontier(referenceReward: 0.02, runs: [run, FrontierRun(name: "ppo", points: [point(50, 2, 0.3)])],
+                                        prompts: 10, samplesPerPrompt: 4)
+        let svg = frontier.svg()
+        #expect(svg.components(separatedBy: "<circle").count - 1 == 5 + 2)   // the points, the reference and its legend mark
+        #expect(svg.contains("dpo &lt;β=0.1&gt;"))
+        let parser = XMLParser(data: Data(svg.utf8))
+        #expect(parser.parse(), "\(String(describing: parser.parserError))")
+        let decoded = try JSONDecoder().decode(RewardKLFrontier.self, from: frontier.json())
+        #expect(decoded.runs[0].points[2].onFrontier == false && decoded.referenceReward == 0.02)
+    }
+}
+
+@Suite("Prompt splits")
+struct PromptSplitTests {
+    @Test func trainAndHeldOutPromptsAreDisjoint() {
+        // 200 lines; some share their first words with others so a prompt could fall in both splits.
+        let text = (0..<200).map { "the line number \($0 % 150) of the corpus goes on" }.joined(separator: "\n")
+        let train = corpusPrompts(text, count: 500, words: 4, seed: 1, split: .train)
+        let heldOut = corpusPrompts(text, count: 500, words: 4, seed: 2, split: .heldout)
+        #expect(!train.isEmpty && !heldOut.isEmpty)
+        #expect(Set(train).isDisjoint(with: heldOut))
+        #expect(Set(train).union(heldOut).count <= 150)
     }
 }
