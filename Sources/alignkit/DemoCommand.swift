@@ -1,34 +1,93 @@
-// `alignkit demo`: the best end-to-end run AlignKit has today (the DPO experiment replaces it).
+// `alignkit demo`: the DPO paper's experiment end to end (see AlignKitAlignment/Demo.swift), with one
+// progress line per stage updated in place and a summary line when each stage finishes.
 import AlignKit
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Train an MLP to separate two spirals and watch its loss fall (offline, seconds).")
+        abstract: "Pretrain, fine-tune, then align a language model with PPO and with DPO, and report which gets more reward for less KL.",
+        discussion: """
+        Offline by default: an embedded corpus of short reviews written by a small grammar, judged by a sentiment
+        lexicon of its own words (about 10 minutes on 2 cores). --corpus shakespeare uses the real corpus and the
+        VADER lexicon (fetched when not cached; about 30 minutes). Stages: corpus, pretrain, sft, pairs, reward,
+        ppo-kl<β> for each KL coefficient, dpo-beta<β> for each β, evaluate; then report.html. Everything goes under
+        --out; running again with the same --out skips finished stages and resumes an interrupted one.
+        """)
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Training steps.") var steps: Int = 600
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "embedded or shakespeare.") var corpus: String = "embedded"
+    @Option(help: "Output folder (default: runs/demo-<date>-<time>).") var out: String?
+    @Option(help: "Random seed.") var seed: UInt64 = 1
 
     func validate() throws {
-        if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if DemoOptions.Corpus(rawValue: corpus) == nil { throw ValidationError("--corpus must be embedded or shakespeare, not '\(corpus)'") }
     }
 
     func run() throws {
         global.apply()
-        var configuration = SpiralsClassifierTraining.Configuration()
-        configuration.steps = steps
-        configuration.seed = seed
-        print("AlignKit demo: MLP \(configuration.sizes) on two spirals (\(2 * configuration.pointsPerClass) points), Adam, \(Parallel.threadCount) threads")
-        let clock = ContinuousClock()
-        let start = clock.now
-        let (_, accuracy) = SpiralsClassifierTraining(configuration: configuration).run(every: max(1, steps / 15)) { p in
-            let elapsed = clock.now - start
-            print(String(format: "step %5d/%d  loss %.4f  accuracy %5.1f%%  %@", p.step, p.steps, p.loss, p.accuracy * 100,
-                         "\(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))" as NSString))
+        var options = DemoOptions.Corpus(rawValue: corpus)! == .shakespeare ? DemoOptions.shakespeare : DemoOptions()
+        options.seed = seed
+        let folder = out ?? "runs/demo-" + {
+            let f = DateFormatter()
+            f.dateFormat = "yyyyMMdd-HHmmss"
+            return f.string(from: Date())
+        }()
+        installInterruptHandlers()
+        let printer = DemoPrinter()
+        let demo = try AlignmentDemo(options: options, folder: URL(fileURLWithPath: folder), emit: printer.handle) { interruptRequested != 0 }
+        print("AlignKit demo (\(demo.options.corpus.rawValue) corpus, \(Parallel.threadCount) threads) in \(folder)")
+        let started = Date()
+        let finished = try demo.run()
+        printer.endLine()
+        guard finished else {
+            print("interrupted; finished stages are kept. Continue with: alignkit demo --out \(folder)\(corpus == "embedded" ? "" : " --corpus \(corpus)")")
+            return
         }
-        print(String(format: "done: training accuracy %.1f%%", accuracy * 100))
+        let report = try DemoReport.write(folder: URL(fileURLWithPath: folder))
+        print(String(format: "done in %@. Report: %@", formatDuration(Date().timeIntervalSince(started)), report.path))
+    }
+}
+
+/// Prints demo events: progress lines overwrite each other on a terminal (one every 2 s in a log).
+final class DemoPrinter: @unchecked Sendable {
+    let terminal = isatty(1) != 0
+    var lastProgress = Date.distantPast
+    var pending = false
+
+    func endLine() {
+        if pending && terminal { print("") }
+        pending = false
+    }
+
+    func handle(_ event: DemoEvent) {
+        switch event {
+        case let .stageStarted(name, description):
+            endLine()
+            print("▸ \(name): \(description)")
+        case let .progress(stage, line):
+            let now = Date()
+            if terminal {
+                print("\r\u{1B}[K  \(stage): \(line)", terminator: "")
+                pending = true
+            } else if now.timeIntervalSince(lastProgress) >= 2 {
+                print("  \(stage): \(line)")
+                lastProgress = now
+            }
+        case let .stageFinished(name, summary, seconds):
+            if terminal && pending { print("\r\u{1B}[K", terminator: "") }
+            pending = false
+            print("✓ \(name) (\(formatDuration(seconds))): \(summary)")
+        case let .stageSkipped(name, summary):
+            print("✓ \(name) (done before): \(summary)")
+        case .message(let text):
+            endLine()
+            print("  " + text)
+        }
+        flushStandardOutput()
     }
 }
