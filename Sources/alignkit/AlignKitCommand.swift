@@ -7,7 +7,7 @@ struct AlignKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alignkit",
         abstract: "Train neural networks and align language models with human preferences.",
-        subcommands: [DemoCommand.self, PrimerCommand.self, PretrainCommand.self, SampleCommand.self, ScoreCommand.self, SFTCommand.self, RewardCommand.self, PairsCommand.self, DPOCommand.self, KTOCommand.self, PPOCommand.self, EvalCommand.self, FrontierCommand.self, DataCommand.self, BenchCommand.self]
+        subcommands: [DemoCommand.self, PrimerCommand.self, PretrainCommand.self, SampleCommand.self, ScoreCommand.self, SFTCommand.self, RewardCommand.self, PairsCommand.self, DPOCommand.self, KTOCommand.self, PPOCommand.self, EvalCommand.self, FrontierCommand.self, ReportCommand.self, DataCommand.self, BenchCommand.self]
     )
 }
 

@@ -91,3 +91,15 @@ final class DemoPrinter: @unchecked Sendable {
         flushStandardOutput()
     }
 }
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Rebuild a demo folder's report.html from what its stages wrote.")
+    @Argument(help: "The demo folder.") var folder: String
+
+    func run() throws {
+        let url = try DemoReport.write(folder: URL(fileURLWithPath: folder))
+        print("wrote \(url.path)")
+    }
+}

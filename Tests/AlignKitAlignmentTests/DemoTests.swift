@@ -8,9 +8,9 @@ import Testing
 struct DemoTests {
     static var tiny: DemoOptions {
         var o = DemoOptions()
-        o.vocabularySize = 300; o.modelSize = 32; o.layerCount = 1; o.headCount = 2; o.kvHeadCount = 1; o.contextLength = 32
-        o.pretrainSteps = 80; o.pretrainBatchSize = 8; o.sftExamples = 40; o.sftSteps = 3
-        o.pairPrompts = 40; o.samplesPerPrompt = 4; o.maximumNewTokens = 6; o.heldOutPrompts = 6; o.evaluationSamples = 2
+        o.vocabularySize = 300; o.modelSize = 48; o.layerCount = 2; o.headCount = 2; o.kvHeadCount = 1; o.contextLength = 32
+        o.pretrainSteps = 300; o.pretrainBatchSize = 8; o.pretrainLearningRate = 1e-2; o.sftExamples = 40; o.sftSteps = 3
+        o.pairPrompts = 60; o.samplesPerPrompt = 4; o.maximumNewTokens = 10; o.heldOutPrompts = 6; o.evaluationSamples = 2
         o.rewardEpochs = 1; o.ppoKLCoefficients = [0.05]; o.ppoSteps = 2; o.ppoBatchSize = 4; o.ppoSamples = 2
         o.dpoBetas = [0.1]; o.dpoEpochs = 1; o.checkpointsPerRun = 2
         return o
