@@ -30,7 +30,7 @@ public struct DemoOptions: Codable, Sendable, Equatable {
     public var sftExamples = 3000
     public var sftSteps = 120
     // Pairs and evaluation.
-    public var pairPrompts = 1500
+    public var pairPrompts = 3000
     public var samplesPerPrompt = 4
     public var maximumNewTokens = 12
     public var heldOutPrompts = 100
@@ -43,7 +43,7 @@ public struct DemoOptions: Codable, Sendable, Equatable {
     public var ppoSamples = 4
     public var ppoLearningRate: Float = 1e-4
     public var dpoBetas: [Float] = [0.1, 0.5]
-    public var dpoEpochs = 2
+    public var dpoEpochs = 3
     public var dpoLearningRate: Float = 3e-4
     /// Checkpoints per PPO and DPO run (points on the frontier).
     public var checkpointsPerRun = 4
@@ -193,10 +193,8 @@ public final class AlignmentDemo {
                 let end = (words.firstIndex { verbs.contains(String($0)) } ?? 1) + 1
                 sft.append(["prompt": words[..<end].joined(separator: " "), "completion": " " + words[end...].joined(separator: " ")])
             }
-            trainPrompts = Array(Set(DemoCorpus.prompts(count: options.pairPrompts * 3, seed: seed &+ 2))).sorted()
-            var g = RandomGenerator(seed: seed &+ 3)
-            for i in stride(from: trainPrompts.count - 1, to: 0, by: -1) { trainPrompts.swapAt(i, Int(g.next() % UInt64(i + 1))) }
-            trainPrompts = Array(trainPrompts.prefix(options.pairPrompts))
+            // The grammar has about a thousand distinct openings: prompts repeat, each time with new samples.
+            trainPrompts = DemoCorpus.prompts(count: options.pairPrompts, seed: seed &+ 2)
             heldOut = DemoCorpus.prompts(count: options.heldOutPrompts, seed: seed &+ 4)
         case .shakespeare:
             let source: URL

@@ -7,8 +7,18 @@ struct AlignKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alignkit",
         abstract: "Train neural networks and align language models with human preferences.",
+        discussion: "Every command also takes --config FILE.json: an object whose keys are the command's flags (\"batch-size\" or \"batchSize\"); flags given on the command line win.",
         subcommands: [DemoCommand.self, PrimerCommand.self, PretrainCommand.self, SampleCommand.self, ScoreCommand.self, SFTCommand.self, RewardCommand.self, PairsCommand.self, DPOCommand.self, KTOCommand.self, PPOCommand.self, EvalCommand.self, FrontierCommand.self, ReportCommand.self, DataCommand.self, BenchCommand.self]
     )
+
+    /// Expands `--config FILE` before parsing (see `ConfigFile`).
+    static func main() {
+        do {
+            main(try ConfigFile.expand(Array(CommandLine.arguments.dropFirst())))
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command shares.

@@ -140,8 +140,9 @@ struct PPOTests {
         #expect(throws: DataFileError.self) { try PPOTrainer(options: o, output: temporaryFolder("ppo-bad"), reward: VowelShare()) }
     }
 
-    /// 40 steps of 4 prompts × 4 samples raise the held-out vowel share (32 samples with fixed seeds,
-    /// 0.36 at the start) by 0.19-0.45 depending on the baseline; the test asks for 0.1.
+    /// 80 steps of 4 prompts × 4 samples raise the held-out vowel share (32 samples with fixed seeds,
+    /// 0.36 at the start) by 0.19-0.22 (gae), 0.19-0.35 (rloo) and 0.51-0.60 (grpo) over data seeds 1-5;
+    /// the test asks for 0.1 (at 40 steps gae's gain ranged 0.02-0.20: too close to call).
     @Test func everyBaselineRaisesAProgrammaticRewardWithFiniteKL() throws {
         for advantage in AdvantageEstimator.allCases {
             let out = try temporaryFolder("ppo-learn")
@@ -150,7 +151,7 @@ struct PPOTests {
             o.samplesPerPrompt = 4
             o.learningRate = 6e-3; o.minimumLearningRate = 6e-3
             o.evaluationData = tinyPairs.path
-            o.maxSteps = 40; o.evaluateEvery = 40
+            o.maxSteps = 80; o.evaluateEvery = 80
             var evaluations: [[String: Double]] = []
             let trainer = try PPOTrainer(options: o, output: out, reward: VowelShare()) { if case .evaluation(_, let m) = $0 { evaluations.append(m) } }
             try trainer.run()

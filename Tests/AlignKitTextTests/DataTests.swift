@@ -58,3 +58,19 @@ struct DataTests {
         #expect { try DataCache.locate(.vader, cache: empty) } throws: { "\($0)".contains("alignkit data fetch vader") }
     }
 }
+
+@Suite("Config files")
+struct ConfigFileTests {
+    @Test func configFlagsGoBeforeTheCommandLinesOwn() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UInt32.random(in: 0...UInt32.max)).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data(#"{"batchSize": 16, "lr": 0.0001, "resume": true, "live_reference": false, "run": ["a", "b"], "loss": "sigmoid,sft"}"#.utf8).write(to: url)
+        let args = try ConfigFile.expand(["dpo", "--lr", "3e-4", "--config", url.path, "--data", "x.jsonl"])
+        #expect(args == ["dpo", "--batch-size", "16", "--loss", "sigmoid,sft", "--lr", "0.0001", "--resume", "--run", "a", "--run", "b",
+                         "--lr", "3e-4", "--data", "x.jsonl"])
+        #expect(try ConfigFile.expand(["report", "folder"]) == ["report", "folder"])
+        try Data(#"{"lr": {"peak": 1}}"#.utf8).write(to: url)
+        let error = #expect(throws: ConfigFile.Failure.self) { try ConfigFile.expand(["dpo", "--config=\(url.path)"]) }
+        #expect(error?.description.contains("field 'lr'") == true)
+    }
+}
