@@ -13,7 +13,7 @@ struct DemoCommand: ParsableCommand {
         abstract: "Pretrain, fine-tune, then align a language model with PPO and with DPO, and report which gets more reward for less KL.",
         discussion: """
         Offline by default: an embedded corpus of short reviews written by a small grammar, judged by a sentiment
-        lexicon of its own words (about 10 minutes on 2 cores). --corpus shakespeare uses the real corpus and the
+        lexicon of its own words (about 4-5 minutes on 2 cores). --corpus shakespeare uses the real corpus and the
         VADER lexicon (fetched when not cached; about 30 minutes). Stages: corpus, pretrain, sft, pairs, reward,
         ppo-kl<β> for each KL coefficient, dpo-beta<β> for each β, evaluate; then report.html. Everything goes under
         --out; running again with the same --out skips finished stages and resumes an interrupted one.
