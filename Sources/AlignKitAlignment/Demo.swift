@@ -172,6 +172,9 @@ public final class AlignmentDemo {
             for (key, label) in [("loss", "loss"), ("reward", "reward"), ("kl", "KL"), ("rewards/accuracies", "acc"), ("accuracy", "acc")] {
                 if let v = m[key] { line += String(format: "  %@ %.3f", label, v) }
             }
+            if let (key, rate) = m.first(where: { $0.key.hasSuffix("_per_second") }) {
+                line += String(format: "  %.0f %@/s", rate, String(key.dropLast("_per_second".count)))
+            }
             line += String(format: "  %.0fs left", left)
             emit(.progress(stage: stage, line: line))
         }
