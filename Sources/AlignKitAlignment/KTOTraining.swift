@@ -16,28 +16,15 @@ public struct KTOOptions: TrainerOptions {
     public var data = ""
     public var evaluationData: String?
     public var model = ""
+    /// Optimization, schedule, data and bookkeeping settings (read and written through `options.<name>`).
+    public var training = TrainingSettings(learningRate: 5e-5, batchSize: 8, logEvery: 1, evaluateEvery: 50, saveEvery: 100)
     /// The reference's model folder; nil uses the starting policy.
     public var referenceModel: String?
     public var beta: Float = 0.1
     public var desirableWeight: Float = 1
     public var undesirableWeight: Float = 1
-    public var learningRate: Float = 5e-5
-    public var minimumLearningRate: Float = 5e-6
-    public var warmupSteps = 0
-    public var weightDecay: Float = 0
-    public var clipNorm: Float = 1
-    public var batchSize = 8
-    public var epochs = 1
-    public var maxSteps: Int?
-    public var maxLength: Int?
     /// Train LoRA adapters (the base frozen) instead of every weight.
     public var lora: LoRASettings?
-    public var onBadLine: BadLinePolicy = .error
-    public var seed: UInt64 = 42
-    public var logEvery = 1
-    public var evaluateEvery = 50
-    public var saveEvery = 100
-    public var keepCheckpoints = 2
     public init() {}
 }
 

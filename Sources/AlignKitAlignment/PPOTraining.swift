@@ -22,10 +22,12 @@ public enum KLEstimator: String, Codable, Sendable, CaseIterable { case k1, k3 }
 public struct PPOOptions: TrainerOptions {
     /// Prompt JSONL ({"prompt"} lines; preference and SFT files serve, their other fields ignored).
     public var data = ""
-    /// Held-out prompt JSONL: mean reward and KL of one sample per prompt.
+    /// Held-out prompt JSONL: mean reward and KL of `samplesPerPrompt` samples per prompt.
     public var evaluationData: String?
     /// The starting policy's model folder.
     public var model = ""
+    /// Optimization, schedule, data and bookkeeping settings (read and written through `options.<name>`).
+    public var training = TrainingSettings(learningRate: 1e-5, batchSize: 16, logEvery: 1, evaluateEvery: 20, saveEvery: 50)
     /// The frozen reference; nil uses the starting policy.
     public var referenceModel: String?
     /// A reward model folder (from `RewardTrainer`); nil scores with the sentiment lexicon.
@@ -35,20 +37,8 @@ public struct PPOOptions: TrainerOptions {
     /// The value model's starting folder (a scalar-head model); nil uses the reward model when there is
     /// one, else the policy's trunk with a fresh head.
     public var valueModel: String?
-    public var learningRate: Float = 1e-5
-    public var minimumLearningRate: Float = 1e-6
-    public var warmupSteps = 0
-    public var weightDecay: Float = 0
-    public var clipNorm: Float = 1
-    /// Prompts per rollout.
-    public var batchSize = 16
     /// Samples per prompt (RLOO and GRPO need at least 2).
     public var samplesPerPrompt = 1
-    /// Passes over the prompts.
-    public var epochs = 1
-    public var maxSteps: Int?
-    /// Longest prompt + completion; nil uses the model's context.
-    public var maxLength: Int?
     /// Train LoRA adapters (the base frozen) instead of every weight.
     public var lora: LoRASettings?
     public var maximumNewTokens = 24
@@ -66,12 +56,6 @@ public struct PPOOptions: TrainerOptions {
     public var ppoEpochs = 4
     public var miniBatches = 1
     public var whitenAdvantages = true
-    public var onBadLine: BadLinePolicy = .error
-    public var seed: UInt64 = 42
-    public var logEvery = 1
-    public var evaluateEvery = 20
-    public var saveEvery = 50
-    public var keepCheckpoints = 2
     public init() {}
 }
 

@@ -16,20 +16,11 @@ public struct PreferenceTrainingOptions: TrainerOptions {
     public var evaluationData: String?
     /// The policy's model folder (config.json, model.safetensors, tokenizer.json).
     public var model = ""
+    /// Optimization, schedule, data and bookkeeping settings (read and written through `options.<name>`).
+    public var training = TrainingSettings(learningRate: 5e-5, batchSize: 8, logEvery: 1, evaluateEvery: 50, saveEvery: 100)
     /// The reference's model folder; nil uses the starting policy.
     public var referenceModel: String?
     public var objective = PreferenceObjective()
-    public var learningRate: Float = 5e-5
-    public var minimumLearningRate: Float = 5e-6
-    public var warmupSteps = 0
-    public var weightDecay: Float = 0
-    public var clipNorm: Float = 1
-    public var batchSize = 8
-    public var epochs = 1
-    /// Stops after this many steps when set (otherwise `epochs` passes over the data).
-    public var maxSteps: Int?
-    /// Longest prompt + completion in tokens; nil uses the model's context length.
-    public var maxLength: Int?
     /// Train LoRA adapters (the base frozen) instead of every weight.
     public var lora: LoRASettings?
     /// Precompute the reference's log-probabilities once (and cache them on disk).
@@ -39,12 +30,6 @@ public struct PreferenceTrainingOptions: TrainerOptions {
     /// TR-DPO: every N steps the reference becomes α·policy + (1-α)·reference (needs live reference passes).
     public var syncReferenceEvery: Int?
     public var syncReferenceAlpha: Float = 0.6
-    public var onBadLine: BadLinePolicy = .error
-    public var seed: UInt64 = 42
-    public var logEvery = 1
-    public var evaluateEvery = 50
-    public var saveEvery = 100
-    public var keepCheckpoints = 2
 
     public init() {}
 }

@@ -17,25 +17,12 @@ public struct RewardTrainingOptions: TrainerOptions {
     public var evaluationData: String?
     /// The trunk's model folder, or a reward model folder (with score.safetensors) to continue from.
     public var model = ""
-    public var learningRate: Float = 1e-5
-    public var minimumLearningRate: Float = 1e-6
-    public var warmupSteps = 0
-    public var weightDecay: Float = 0
-    public var clipNorm: Float = 1
-    public var batchSize = 16
-    public var epochs = 1
-    public var maxSteps: Int?
-    public var maxLength: Int?
+    /// Optimization, schedule, data and bookkeeping settings (read and written through `options.<name>`).
+    public var training = TrainingSettings(learningRate: 1e-5, batchSize: 16, logEvery: 10, evaluateEvery: 100, saveEvery: 200)
     /// Subtract each pair's `margin` inside the sigmoid (pairs without one use 0).
     public var useMargins = true
     /// Reward centering's coefficient; nil or 0 turns it off.
     public var centerRewardsCoefficient: Float?
-    public var onBadLine: BadLinePolicy = .error
-    public var seed: UInt64 = 42
-    public var logEvery = 10
-    public var evaluateEvery = 100
-    public var saveEvery = 200
-    public var keepCheckpoints = 2
     public init() {}
 }
 

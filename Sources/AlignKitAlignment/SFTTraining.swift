@@ -11,23 +11,10 @@ public struct SFTOptions: TrainerOptions {
     public var evaluationData: String?
     /// The starting model folder.
     public var model = ""
-    public var learningRate: Float = 1e-4
-    public var minimumLearningRate: Float = 1e-5
-    public var warmupSteps = 0
-    public var weightDecay: Float = 0
-    public var clipNorm: Float = 1
-    public var batchSize = 16
-    public var epochs = 1
-    public var maxSteps: Int?
-    public var maxLength: Int?
+    /// Optimization, schedule, data and bookkeeping settings (read and written through `options.<name>`).
+    public var training = TrainingSettings(learningRate: 1e-4, batchSize: 16, logEvery: 10, evaluateEvery: 100, saveEvery: 200)
     /// Train LoRA adapters (the base frozen) instead of every weight.
     public var lora: LoRASettings?
-    public var onBadLine: BadLinePolicy = .error
-    public var seed: UInt64 = 42
-    public var logEvery = 10
-    public var evaluateEvery = 100
-    public var saveEvery = 200
-    public var keepCheckpoints = 2
     public init() {}
 }
 

@@ -5,7 +5,44 @@ import AlignKitNN
 import AlignKitText
 import Foundation
 
-/// The options every alignment trainer has.
+/// The optimization, schedule, data and bookkeeping settings every alignment trainer shares; each
+/// trainer's options hold one (`training`) with the trainer's own defaults, and read and write its
+/// fields directly (`options.learningRate`) through `TrainerOptions`' dynamic member lookup.
+public struct TrainingSettings: Codable, Sendable, Equatable {
+    public var learningRate: Float
+    /// The cosine schedule's floor (a tenth of the peak unless set).
+    public var minimumLearningRate: Float
+    public var warmupSteps = 0
+    public var weightDecay: Float = 0
+    /// Global gradient-norm clipping.
+    public var clipNorm: Float = 1
+    /// Examples per step (pairs, completions, or prompts for PPO).
+    public var batchSize: Int
+    public var epochs = 1
+    /// Stops after this many steps when set (otherwise `epochs` passes over the data).
+    public var maxSteps: Int?
+    /// Longest prompt + completion in tokens; nil uses the model's context length.
+    public var maxLength: Int?
+    public var onBadLine: BadLinePolicy = .error
+    public var seed: UInt64 = 42
+    public var logEvery: Int
+    public var evaluateEvery: Int
+    public var saveEvery: Int
+    /// Checkpoints kept in the run folder (the newest).
+    public var keepCheckpoints = 2
+
+    public init(learningRate: Float, batchSize: Int, logEvery: Int, evaluateEvery: Int, saveEvery: Int) {
+        self.learningRate = learningRate
+        minimumLearningRate = learningRate / 10
+        self.batchSize = batchSize
+        self.logEvery = logEvery
+        self.evaluateEvery = evaluateEvery
+        self.saveEvery = saveEvery
+    }
+}
+
+/// The options every alignment trainer has: its data, its starting model and `TrainingSettings`.
+@dynamicMemberLookup
 public protocol TrainerOptions: Codable, Sendable {
     /// Training data (JSONL).
     var data: String { get set }
@@ -13,24 +50,14 @@ public protocol TrainerOptions: Codable, Sendable {
     var evaluationData: String? { get set }
     /// The starting model folder.
     var model: String { get set }
-    var learningRate: Float { get set }
-    /// The cosine schedule's floor.
-    var minimumLearningRate: Float { get set }
-    var warmupSteps: Int { get set }
-    var weightDecay: Float { get set }
-    var batchSize: Int { get set }
-    var epochs: Int { get set }
-    /// Stops after this many steps when set (otherwise `epochs` passes over the data).
-    var maxSteps: Int? { get set }
-    /// Longest prompt + completion in tokens; nil uses the model's context length.
-    var maxLength: Int? { get set }
-    var onBadLine: BadLinePolicy { get set }
-    var seed: UInt64 { get set }
-    var logEvery: Int { get set }
-    var evaluateEvery: Int { get set }
-    var saveEvery: Int { get set }
-    /// Checkpoints kept in the run folder (the newest).
-    var keepCheckpoints: Int { get set }
+    var training: TrainingSettings { get set }
+}
+
+extension TrainerOptions {
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<TrainingSettings, Value>) -> Value {
+        get { training[keyPath: keyPath] }
+        set { training[keyPath: keyPath] = newValue }
+    }
 }
 
 /// What the CLI drives: a trainer that knows its length and runs to the end or a stop request.
