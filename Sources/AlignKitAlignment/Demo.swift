@@ -401,13 +401,11 @@ public final class AlignmentDemo {
             var points: [FrontierPoint] = []
             for checkpoint in RunFolder(path(name)).checkpoints() {
                 if shouldStop() { return nil }
-                let model = try GPT(contentsOf: checkpoint)
-                let e = evaluatePolicy(model, reference: reference, tokenizer: tokenizer, prompts: prompts, reward: reward, settings: settings, winRate: false)
-                let step = Int(checkpoint.lastPathComponent.split(separator: "-").last ?? "") ?? 0
-                points.append(FrontierPoint(checkpoint: checkpoint.path, step: step, kl: e.kl ?? 0, klStandardError: e.klStandardError ?? 0,
-                                            reward: e.meanReward, rewardStandardError: e.rewardStandardError))
+                let p = try FrontierPoint.evaluate(checkpoint: checkpoint, reference: reference, tokenizer: tokenizer, prompts: prompts,
+                                                   reward: reward, settings: settings)
+                points.append(p)
                 done += 1
-                emit(.progress(stage: "evaluate", line: "\(done)/\(total) checkpoints  \(name) step \(step): reward \(String(format: "%.3f", e.meanReward))"))
+                emit(.progress(stage: "evaluate", line: "\(done)/\(total) checkpoints  \(name) step \(p.step): reward \(String(format: "%.3f", p.reward))"))
             }
             runs.append(FrontierRun(name: name, points: points))
         }

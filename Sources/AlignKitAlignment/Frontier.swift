@@ -2,6 +2,7 @@
 // x = KL(π ‖ π_ref) estimated from its samples, y = the mean reward of the same samples. A run's
 // frontier is its points not beaten by another point of the run with both less KL and more reward.
 // Written as JSON (every point with its standard errors) and as a self-contained SVG.
+import AlignKitText
 import Foundation
 
 public struct FrontierPoint: Codable, Sendable {
@@ -99,5 +100,18 @@ public struct RewardKLFrontier: Codable, Sendable {
         let ly = top + 18 * Double(runs.count)
         out += "<circle cx=\"\(f(width - right + 18))\" cy=\"\(f(ly + 6))\" r=\"5\" fill=\"black\"/><text x=\"\(f(width - right + 30))\" y=\"\(f(ly + 10))\">reference</text>\n"
         return out + "</svg>\n"
+    }
+}
+
+extension FrontierPoint {
+    /// One checkpoint's point: its samples of `prompts` (no win-rate sampling), their mean reward and
+    /// their KL to `reference`. The step is read from the folder's name (`step-N`).
+    public static func evaluate(checkpoint: URL, reference: GPT, tokenizer: BytePairTokenizer, prompts: [String],
+                                reward: any RewardFunction, settings: GenerationSettings) throws -> FrontierPoint {
+        let model = try GPT(contentsOf: checkpoint)
+        let e = evaluatePolicy(model, reference: reference, tokenizer: tokenizer, prompts: prompts, reward: reward, settings: settings, winRate: false)
+        let step = Int(checkpoint.lastPathComponent.split(separator: "-").last ?? "") ?? 0
+        return FrontierPoint(checkpoint: checkpoint.path, step: step, kl: e.kl ?? 0, klStandardError: e.klStandardError ?? 0,
+                             reward: e.meanReward, rewardStandardError: e.rewardStandardError)
     }
 }

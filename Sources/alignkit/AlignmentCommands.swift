@@ -455,12 +455,10 @@ struct FrontierCommand: ParsableCommand {
             guard !checkpoints.isEmpty else { throw ValidationError("\(path) has no checkpoints (is it a run folder?)") }
             var points: [FrontierPoint] = []
             for checkpoint in checkpoints {
-                let model = try GPT(contentsOf: checkpoint)
-                let e = evaluatePolicy(model, reference: reference, tokenizer: tokenizer!, prompts: prompts, reward: reward, settings: settings, winRate: false)
-                let step = Int(checkpoint.lastPathComponent.split(separator: "-").last ?? "") ?? 0
-                points.append(FrontierPoint(checkpoint: checkpoint.path, step: step, kl: e.kl ?? 0, klStandardError: e.klStandardError ?? 0,
-                                            reward: e.meanReward, rewardStandardError: e.rewardStandardError))
-                print(String(format: "%@ step %d: reward %.4f ± %.4f, KL %.3f ± %.3f", path, step, e.meanReward, e.rewardStandardError, e.kl ?? 0, e.klStandardError ?? 0))
+                let p = try FrontierPoint.evaluate(checkpoint: checkpoint, reference: reference, tokenizer: tokenizer!, prompts: prompts,
+                                                   reward: reward, settings: settings)
+                points.append(p)
+                print(String(format: "%@ step %d: reward %.4f ± %.4f, KL %.3f ± %.3f", path, p.step, p.reward, p.rewardStandardError, p.kl, p.klStandardError))
                 flushStandardOutput()
             }
             result.append(FrontierRun(name: URL(fileURLWithPath: path).lastPathComponent, points: points))

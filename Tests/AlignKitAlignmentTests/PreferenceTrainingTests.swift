@@ -138,12 +138,6 @@ struct LoRATrainingTests {
     }
 }
 
-/// ‖a − b‖∞ / ‖b‖∞.
-func relativeDifference(_ a: Tensor, _ b: Tensor) -> Float {
-    let x = a.scalars, y = b.scalars
-    let scale = y.map(abs).max() ?? 0
-    return zip(x, y).map { abs($0 - $1) }.max()! / max(scale, .leastNormalMagnitude)
-}
 
 @Suite("SFT")
 struct SFTTests {

@@ -3,6 +3,7 @@
 import AlignKitModels
 import AlignKitNN
 import AlignKitTensor
+import AlignKitTestSupport
 import AlignKitText
 import Foundation
 import Testing
@@ -15,12 +16,6 @@ func temporaryFolder(_ name: String) throws -> URL {
     return url
 }
 
-/// ‖a − b‖∞ / ‖b‖∞.
-func relativeDifference(_ a: Tensor, _ b: Tensor) -> Float {
-    let x = a.scalars, y = b.scalars
-    let scale = y.map(abs).max() ?? 0
-    return zip(x, y).map { abs($0 - $1) }.max()! / max(scale, .leastNormalMagnitude)
-}
 
 @Suite("GPT parity with transformers")
 struct GPTParityTests {

@@ -88,3 +88,10 @@ public func withKernelSettingsLock<R>(_ body: () throws -> R) rethrows -> R {
     defer { kernelSettingsLock.unlock() }
     return try body()
 }
+
+/// ‖a − b‖∞ / ‖b‖∞.
+public func relativeDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    let x = a.scalars, y = b.scalars
+    let scale = y.map(abs).max() ?? 0
+    return zip(x, y).map { abs($0 - $1) }.max()! / max(scale, .leastNormalMagnitude)
+}
