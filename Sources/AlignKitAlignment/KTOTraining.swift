@@ -74,7 +74,7 @@ public final class KTOTrainer: AlignmentTrainer {
         let desirable = train.filter { $0.label == true }.count
         emit(.message("\(desirable) desirable and \(train.count - desirable) undesirable training examples"))
         optimizer = start.makeOptimizer()
-        step = try start.begin(parameterNames: policy.parameterNames, optimizer: &optimizer, emit: emit)
+        step = try start.begin(parameterNames: policy.parameterNames, parameters: policy.configuration.parameterCount, optimizer: &optimizer, emit: emit)
         self.start = start
     }
 
@@ -122,13 +122,13 @@ public final class KTOTrainer: AlignmentTrainer {
     public func trainStep(learningRate: Float) -> [String: Double] {
         let batch = shuffledBatch(count: train.count, batchSize: options.batchSize, seed: options.seed, step: step).map { train[$0] }
         var sums = Sums()
-        let (_, gradient) = valueWithGradient(at: policy) { m in evaluateBatch(m, batch, sums: &sums) }
-        var clipped = gradient
-        let norm = clipByGlobalNorm(&clipped, maximumNorm: options.clipNorm)
+        policy.reseedAdapterDropout(seed: options.seed, step: step)
+        let (loss, gradient) = valueWithGradient(at: policy) { m in evaluateBatch(m, batch, sums: &sums) }
         optimizer.learningRate = learningRate
-        optimizer.update(&policy, along: clipped)
+        let (norm, applied) = clipAndApply(&optimizer, to: &policy, gradient: gradient, loss: loss.scalar, maximumNorm: options.clipNorm)
         step += 1
         var values = sums.values
+        if !applied { values["skipped"] = 1 }
         values["grad_norm"] = Double(norm); values["learning_rate"] = Double(learningRate); values["examples"] = Double(batch.count)
         return values
     }
@@ -145,8 +145,8 @@ public final class KTOTrainer: AlignmentTrainer {
     }
 
     public func run(shouldStop: () -> Bool = { false }) throws {
-        try runTrainingLoop(run: run, total: totalSteps, step: { step }, options: (options.learningRate, options.minimumLearningRate, options.warmupSteps),
-                            every: (options.logEvery, options.evaluateEvery, options.saveEvery), hasEvaluation: !evaluation.isEmpty,
+        try runTrainingLoop(run: run, total: totalSteps, step: { step }, settings: options.training,
+                            hasEvaluation: !evaluation.isEmpty,
                             rate: ("examples_per_second", { m in m["examples"] ?? 0 }),
                             trainStep: trainStep, evaluate: evaluate, save: saveCheckpoint, emit: emit, shouldStop: shouldStop)
     }

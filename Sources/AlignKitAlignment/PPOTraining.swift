@@ -198,7 +198,8 @@ public final class PPOTrainer: AlignmentTrainer {
         prompts = try load(options.data)
         evaluationPrompts = try options.evaluationData.map(load) ?? []
         optimizer = start.makeOptimizer()
-        step = try start.begin(parameterNames: models.parameterNames, optimizer: &optimizer, emit: emit)
+        step = try start.begin(parameterNames: models.parameterNames,
+                                 parameters: models.policy.configuration.parameterCount + (models.value?.trunk.configuration.parameterCount ?? 0), optimizer: &optimizer, emit: emit)
         self.start = start
         if let newest = start.newest, let beta = try RunFolder.readState(newest)["kl_coefficient"] as? Double { klCoefficient = Float(beta) }
     }
@@ -307,6 +308,7 @@ public final class PPOTrainer: AlignmentTrainer {
         optimizer.learningRate = learningRate
         var clipFractions: [Float] = [], valueLosses: [Float] = [], losses: [Float] = [], norms: [Float] = []
         var generator = RandomGenerator(seed: options.seed &+ UInt64(step) &* 0x9E37_79B9)
+        var skippedUpdates = 0, update = 0
         for _ in 0..<options.ppoEpochs {
             var order = Array(0..<rows)
             for i in stride(from: rows - 1, to: 0, by: -1) { order.swapAt(i, Int(generator.next() % UInt64(i + 1))) }
@@ -314,12 +316,14 @@ public final class PPOTrainer: AlignmentTrainer {
             for start in stride(from: 0, to: rows, by: size) {
                 let chosen = Array(order[start..<min(start + size, rows)])
                 var fraction: Float = 0, valueLoss: Float = 0
+                models.policy.reseedAdapterDropout(seed: options.seed, step: step &* 1024 &+ update)
+                update += 1
                 let (loss, gradient) = valueWithGradient(at: models) { m in
                     minibatchLoss(m, rollout, rows: chosen, clipFraction: &fraction, valueLoss: &valueLoss)
                 }
-                var clipped = gradient
-                norms.append(clipByGlobalNorm(&clipped, maximumNorm: options.clipNorm))
-                optimizer.update(&models, along: clipped)
+                let (norm, applied) = clipAndApply(&optimizer, to: &models, gradient: gradient, loss: loss.scalar, maximumNorm: options.clipNorm)
+                if !applied { skippedUpdates += 1; continue }
+                norms.append(norm)
                 clipFractions.append(fraction); valueLosses.append(valueLoss); losses.append(loss.scalar)
             }
         }
@@ -335,6 +339,9 @@ public final class PPOTrainer: AlignmentTrainer {
             "completion_length": Double(rollout.sequences.reduce(0) { $0 + $1.completion.count }) / Double(max(rows, 1)),
         ]
         metrics["rlhf_reward"] = metrics["reward"]! - Double(klCoefficient) * meanKL
+        // A rollout whose every update was non-finite is a skipped step; some skipped updates are counted.
+        if skippedUpdates > 0 { metrics["skipped_updates"] = Double(skippedUpdates) }
+        if skippedUpdates == update { metrics["skipped"] = 1; metrics["loss"] = .nan; metrics["grad_norm"] = .nan }
         if models.value != nil { metrics["value_loss"] = mean(valueLosses) }
         if let target = options.targetKL {
             let error = min(max(Float(meanKL) / target - 1, -0.2), 0.2)
@@ -372,8 +379,8 @@ public final class PPOTrainer: AlignmentTrainer {
     }
 
     public func run(shouldStop: () -> Bool = { false }) throws {
-        try runTrainingLoop(run: run, total: totalSteps, step: { step }, options: (options.learningRate, options.minimumLearningRate, options.warmupSteps),
-                            every: (options.logEvery, options.evaluateEvery, options.saveEvery), hasEvaluation: !evaluationPrompts.isEmpty,
+        try runTrainingLoop(run: run, total: totalSteps, step: { step }, settings: options.training,
+                            hasEvaluation: !evaluationPrompts.isEmpty,
                             rate: ("episodes_per_second", { m in m["episodes"] ?? 0 }),
                             trainStep: trainStep, evaluate: evaluate, save: saveCheckpoint, emit: emit, shouldStop: shouldStop)
     }

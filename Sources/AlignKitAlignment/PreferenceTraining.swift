@@ -152,7 +152,7 @@ public final class PreferenceTrainer: AlignmentTrainer {
         train = try load(options.data)
         evaluation = try options.evaluationData.map(load) ?? []
         optimizer = start.makeOptimizer()
-        step = try start.begin(parameterNames: policy.parameterNames, optimizer: &optimizer, emit: emit)
+        step = try start.begin(parameterNames: policy.parameterNames, parameters: policy.configuration.parameterCount, optimizer: &optimizer, emit: emit)
         self.start = start
         if let newest, options.syncReferenceEvery != nil, FileManager.default.fileExists(atPath: newest.appendingPathComponent("reference").path) {
             reference = try GPT(contentsOf: newest.appendingPathComponent("reference"))
@@ -253,14 +253,14 @@ public final class PreferenceTrainer: AlignmentTrainer {
         let batch = indices.map { train[$0] }
         let cached = slice(trainReference, indices)
         var metrics = PreferenceMetrics()
-        let (_, gradient) = valueWithGradient(at: policy) { m in evaluateBatch(m, batch, reference: cached, metrics: &metrics) }
-        var clipped = gradient
-        let norm = clipByGlobalNorm(&clipped, maximumNorm: options.clipNorm)
+        policy.reseedAdapterDropout(seed: options.seed, step: step)
+        let (loss, gradient) = valueWithGradient(at: policy) { m in evaluateBatch(m, batch, reference: cached, metrics: &metrics) }
         optimizer.learningRate = learningRate
-        optimizer.update(&policy, along: clipped)
+        let (norm, applied) = clipAndApply(&optimizer, to: &policy, gradient: gradient, loss: loss.scalar, maximumNorm: options.clipNorm)
         step += 1
         if let every = options.syncReferenceEvery, step % every == 0, reference != nil { syncReference() }
         var values = metrics.values
+        if !applied { values["skipped"] = 1 }
         values["grad_norm"] = Double(norm)
         values["learning_rate"] = Double(learningRate)
         values["pairs"] = Double(indices.count)
@@ -298,8 +298,8 @@ public final class PreferenceTrainer: AlignmentTrainer {
     /// Trains to the end (or until `shouldStop`, which saves a checkpoint first).
     public func run(shouldStop: () -> Bool = { false }) throws {
         let trainCount = train.count, batchSize = options.batchSize
-        try runTrainingLoop(run: run, total: totalSteps, step: { step }, options: (options.learningRate, options.minimumLearningRate, options.warmupSteps),
-                            every: (options.logEvery, options.evaluateEvery, options.saveEvery), hasEvaluation: !evaluation.isEmpty,
+        try runTrainingLoop(run: run, total: totalSteps, step: { step }, settings: options.training,
+                            hasEvaluation: !evaluation.isEmpty,
                             rate: ("pairs_per_second", { m in m["pairs"] ?? 0 }),
                             trainStep: { [self] lr in
                                 var m = trainStep(learningRate: lr)

@@ -80,7 +80,7 @@ public final class RewardTrainer: AlignmentTrainer {
         train = try load(options.data)
         evaluation = try options.evaluationData.map(load) ?? []
         optimizer = start.makeOptimizer()
-        step = try start.begin(parameterNames: model.parameterNames, optimizer: &optimizer, emit: emit)
+        step = try start.begin(parameterNames: model.parameterNames, parameters: model.trunk.configuration.parameterCount, optimizer: &optimizer, emit: emit)
     }
 
     /// Loss and scores of a batch of pairs under `model`.
@@ -112,17 +112,16 @@ public final class RewardTrainer: AlignmentTrainer {
     public func trainStep(learningRate: Float) -> [String: Double] {
         let batch = shuffledBatch(count: train.count, batchSize: options.batchSize, seed: options.seed, step: step).map { train[$0] }
         var result: RewardBatchResult?
-        let (_, gradient) = valueWithGradient(at: model) { m in
+        let (loss, gradient) = valueWithGradient(at: model) { m in
             let r = evaluateBatch(m, batch)
             result = r
             return r.loss
         }
-        var clipped = gradient
-        let norm = clipByGlobalNorm(&clipped, maximumNorm: options.clipNorm)
         optimizer.learningRate = learningRate
-        optimizer.update(&model, along: clipped)
+        let (norm, applied) = clipAndApply(&optimizer, to: &model, gradient: gradient, loss: loss.scalar, maximumNorm: options.clipNorm)
         step += 1
         var values = Self.metrics([result!])
+        if !applied { values["skipped"] = 1 }
         values["grad_norm"] = Double(norm)
         values["learning_rate"] = Double(learningRate)
         values["pairs"] = Double(batch.count)
@@ -141,8 +140,8 @@ public final class RewardTrainer: AlignmentTrainer {
     }
 
     public func run(shouldStop: () -> Bool = { false }) throws {
-        try runTrainingLoop(run: run, total: totalSteps, step: { step }, options: (options.learningRate, options.minimumLearningRate, options.warmupSteps),
-                            every: (options.logEvery, options.evaluateEvery, options.saveEvery), hasEvaluation: !evaluation.isEmpty,
+        try runTrainingLoop(run: run, total: totalSteps, step: { step }, settings: options.training,
+                            hasEvaluation: !evaluation.isEmpty,
                             rate: ("pairs_per_second", { m in m["pairs"] ?? 0 }),
                             trainStep: trainStep, evaluate: evaluate, save: saveCheckpoint, emit: emit, shouldStop: shouldStop)
     }

@@ -54,7 +54,7 @@ public final class SFTTrainer: AlignmentTrainer {
         train = try load(options.data)
         evaluation = try options.evaluationData.map(load) ?? []
         optimizer = start.makeOptimizer()
-        step = try start.begin(parameterNames: model.parameterNames, optimizer: &optimizer, emit: emit)
+        step = try start.begin(parameterNames: model.parameterNames, parameters: model.configuration.parameterCount, optimizer: &optimizer, emit: emit)
         self.start = start
     }
 
@@ -74,17 +74,18 @@ public final class SFTTrainer: AlignmentTrainer {
     public func trainStep(learningRate: Float) -> [String: Double] {
         let examples = batch(step)
         var tokens = 0
+        model.reseedAdapterDropout(seed: options.seed, step: step)
         let (value, gradient) = valueWithGradient(at: model) { m in
             let (l, n) = loss(m, examples)
             tokens = n
             return l
         }
-        var clipped = gradient
-        let norm = clipByGlobalNorm(&clipped, maximumNorm: options.clipNorm)
         optimizer.learningRate = learningRate
-        optimizer.update(&model, along: clipped)
+        let (norm, applied) = clipAndApply(&optimizer, to: &model, gradient: gradient, loss: value.scalar, maximumNorm: options.clipNorm)
         step += 1
-        return ["loss": Double(value.scalar), "grad_norm": Double(norm), "learning_rate": Double(learningRate), "num_tokens": Double(tokens)]
+        var metrics = ["loss": Double(value.scalar), "grad_norm": Double(norm), "learning_rate": Double(learningRate), "num_tokens": Double(tokens)]
+        if !applied { metrics["skipped"] = 1 }
+        return metrics
     }
 
     /// Token-weighted held-out loss (`eval_loss`); empty without held-out data.
@@ -101,8 +102,8 @@ public final class SFTTrainer: AlignmentTrainer {
     }
 
     public func run(shouldStop: () -> Bool = { false }) throws {
-        try runTrainingLoop(run: run, total: totalSteps, step: { step }, options: (options.learningRate, options.minimumLearningRate, options.warmupSteps),
-                            every: (options.logEvery, options.evaluateEvery, options.saveEvery), hasEvaluation: !evaluation.isEmpty,
+        try runTrainingLoop(run: run, total: totalSteps, step: { step }, settings: options.training,
+                            hasEvaluation: !evaluation.isEmpty,
                             rate: ("tokens_per_second", { m in m["num_tokens"] ?? 0 }),
                             trainStep: trainStep, evaluate: evaluate, save: saveCheckpoint, emit: emit, shouldStop: shouldStop)
     }

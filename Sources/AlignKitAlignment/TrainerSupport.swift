@@ -30,6 +30,8 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var saveEvery: Int
     /// Checkpoints kept in the run folder (the newest).
     public var keepCheckpoints = 2
+    /// Steps in a row with a non-finite loss or gradient (each skipped) that stop the run; nil: 5.
+    public var nonFiniteStepLimit: Int?
 
     public init(learningRate: Float, batchSize: Int, logEvery: Int, evaluateEvery: Int, saveEvery: Int) {
         self.learningRate = learningRate
@@ -117,8 +119,10 @@ struct TrainerStart<Options: TrainerOptions>: Sendable {
         AdamW(learningRate: options.learningRate, beta1: 0.9, beta2: 0.999, weightDecay: options.weightDecay)
     }
 
-    /// A resumed run's step and optimizer moments; a new run writes its options and tokenizer and starts at 0.
-    func begin(parameterNames: [String], optimizer: inout Adam, emit: (TrainingEvent) -> Void) throws -> Int {
+    /// A resumed run's step and optimizer moments; a new run writes its options and tokenizer and starts
+    /// at 0. Either way, first checks that the disk has room for a checkpoint of `parameters` scalars.
+    func begin(parameterNames: [String], parameters: Int, optimizer: inout Adam, emit: (TrainingEvent) -> Void) throws -> Int {
+        try run.checkRoom(parameters: parameters)
         if let newest {
             let (step, state) = try RunFolder.resumeState(newest, parameterNames: parameterNames)
             optimizer.state = state
@@ -145,13 +149,16 @@ func shuffledBatch(count: Int, batchSize: Int, seed: UInt64, step: Int) -> [Int]
 /// The loop every alignment trainer shares: warm-up + cosine schedule, a progress event every
 /// `logEvery` steps with a rate and the time left, held-out metrics every `evaluateEvery` steps (and
 /// before the first), a checkpoint every `saveEvery` steps and at the end, and a checkpoint then a
-/// clean return when `shouldStop` says so.
-func runTrainingLoop(run: RunFolder, total: Int, step: () -> Int, options: (peak: Float, minimum: Float, warmup: Int),
-                     every: (log: Int, evaluate: Int, save: Int), hasEvaluation: Bool,
+/// clean return when `shouldStop` says so. A step whose metrics say `skipped` (a non-finite loss or
+/// gradient, see `clipAndApply`) is reported and logged; `nonFiniteStepLimit` of them in a row stop
+/// the run with `TrainingDiverged`. `metrics.jsonl` gets no wall-clock fields (the rate and the time
+/// go to `timing.jsonl`), so the same seed, data and thread count give the same file.
+func runTrainingLoop(run: RunFolder, total: Int, step: () -> Int, settings: TrainingSettings, hasEvaluation: Bool,
                      rate: (name: String, amount: ([String: Double]) -> Double),
                      trainStep: (Float) -> [String: Double], evaluate: () -> [String: Double], save: () throws -> Void,
                      emit: (TrainingEvent) -> Void, shouldStop: () -> Bool) throws {
-    let schedule = LearningRateSchedule.cosine(peak: options.peak, minimum: options.minimum, warmupSteps: options.warmup, totalSteps: max(total, 1))
+    let schedule = LearningRateSchedule.cosine(peak: settings.learningRate, minimum: settings.minimumLearningRate,
+                                               warmupSteps: settings.warmupSteps, totalSteps: max(total, 1))
     func evaluation(_ s: Int) throws {
         let m = evaluate()
         emit(.evaluation(step: s, metrics: m))
@@ -160,6 +167,7 @@ func runTrainingLoop(run: RunFolder, total: Int, step: () -> Int, options: (peak
     if step() == 0 && hasEvaluation { try evaluation(0) }
     let runStart = Date(), firstStep = step()
     var windowAmount = 0.0, windowStart = Date()
+    var nonFinite = NonFiniteSteps(limit: settings.nonFiniteStepLimit)
     while step() < total {
         if shouldStop() {
             emit(.message("stopping at step \(step())"))
@@ -168,16 +176,24 @@ func runTrainingLoop(run: RunFolder, total: Int, step: () -> Int, options: (peak
         }
         var metrics = trainStep(schedule.learningRate(at: step()))
         let s = step()
-        windowAmount += rate.amount(metrics)
-        if s % every.log == 0 || s == total {
-            let now = Date()
-            metrics[rate.name] = windowAmount / max(now.timeIntervalSince(windowStart), 1e-9)
-            let left = now.timeIntervalSince(runStart) / Double(s - firstStep) * Double(total - s)
-            emit(.step(step: s, of: total, metrics: metrics, secondsLeft: left))
+        let skipped = metrics["skipped"] == 1
+        if skipped {
+            emit(.message(NonFiniteSteps.message(step: s, parts: metrics, inARow: nonFinite.inARow + 1)))
             try run.appendMetrics(metrics.merging(["step": Double(s)]) { a, _ in a })
+        }
+        try nonFinite.record(skipped: skipped, step: s, parts: metrics, run: run)
+        windowAmount += rate.amount(metrics)
+        if s % settings.logEvery == 0 || s == total {
+            let now = Date()
+            let perSecond = windowAmount / max(now.timeIntervalSince(windowStart), 1e-9)
+            let left = now.timeIntervalSince(runStart) / Double(s - firstStep) * Double(total - s)
+            if !skipped { try run.appendMetrics(metrics.merging(["step": Double(s)]) { a, _ in a }) }
+            try run.appendTiming(["step": s, "seconds": now.timeIntervalSince(runStart), rate.name: perSecond])
+            metrics[rate.name] = perSecond
+            emit(.step(step: s, of: total, metrics: metrics, secondsLeft: left))
             windowAmount = 0; windowStart = now
         }
-        if hasEvaluation && (s % every.evaluate == 0 || s == total) { try evaluation(s) }
-        if s % every.save == 0 || s == total { try save() }
+        if hasEvaluation && (s % settings.evaluateEvery == 0 || s == total) { try evaluation(s) }
+        if s % settings.saveEvery == 0 || s == total { try save() }
     }
 }

@@ -72,6 +72,18 @@ extension GPT {
         trainsAdaptersOnly = true
     }
 
+    /// Reseeds every adapter's dropout from `seed` and `step`, so a step's masks do not depend on the
+    /// steps before it and a resumed run draws the masks an uninterrupted one would. No-op without adapters.
+    public func reseedAdapterDropout(seed: UInt64, step: Int) {
+        guard trainsAdaptersOnly else { return }
+        var copy = self   // the generators are shared references: reseeding the copy's reseeds ours
+        var index: UInt64 = 0
+        copy.forEachProjection { _, layer in
+            layer.adapter?.dropout?.reseed(seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(truncatingIfNeeded: step) &* 0xBF58_476D_1CE4_E5B9 &+ index)
+            index += 1
+        }
+    }
+
     /// The model with every adapter folded into its weight: a plain model again.
     public func mergingAdapters() -> GPT {
         var copy = self

@@ -35,6 +35,8 @@ public struct PretrainingOptions: Codable, Sendable {
     /// The share of each document (its end) held out for validation.
     public var validationFraction = 0.05
     public var seed: UInt64 = 1337
+    /// Steps in a row with a non-finite loss or gradient (each skipped) that stop the run; nil: 5.
+    public var nonFiniteStepLimit: Int?
 
     public init() {}
 
@@ -91,6 +93,7 @@ public final class Pretrainer {
             let steps = options.steps
             options = saved
             options.steps = max(steps, saved.steps)
+            try run.restoreLogs(to: newest)
         }
         self.options = options
         // Documents.
@@ -141,6 +144,7 @@ public final class Pretrainer {
             model = GPT(configuration: configuration, seed: options.seed)
             try run.start(options: options)
         }
+        try run.checkRoom(parameters: model.parameterScalarCount)
         emit(.message("model: \(configuration.architecture.rawValue), \(configuration.parameterCount) parameters " +
                       "(C \(configuration.modelSize), \(configuration.layerCount) layers, \(configuration.headCount) heads, " +
                       "\(configuration.kvHeadCount) KV heads, context \(configuration.contextLength), vocabulary \(configuration.vocabularySize))"))
@@ -213,6 +217,7 @@ public final class Pretrainer {
         let tokensPerStep = Double(options.batchSize * options.sequenceLength)
         var windowStart = Date(), windowSteps = 0
         let runStart = Date(), firstStep = step
+        var nonFinite = NonFiniteSteps(limit: options.nonFiniteStepLimit)
         if step == 0 {
             let (loss, bpb) = evaluate()
             emit(.evaluation(step: 0, loss: loss, bitsPerByte: bpb))
@@ -226,20 +231,27 @@ public final class Pretrainer {
             }
             let batch = trainingBatch(step)
             let (loss, gradient) = valueWithGradient(at: model) { m in m.loss(batch, batch: options.batchSize) }
-            var clipped = gradient
-            let norm = clipByGlobalNorm(&clipped, maximumNorm: options.clipNorm)
             optimizer.learningRate = schedule.learningRate(at: step)
-            optimizer.update(&model, along: clipped)
+            let (norm, applied) = clipAndApply(&optimizer, to: &model, gradient: gradient, loss: loss.scalar, maximumNorm: options.clipNorm)
             step += 1
             windowSteps += 1
+            let record: [String: Any] = ["step": step, "loss": Double(loss.scalar), "lr": Double(optimizer.learningRate), "grad_norm": Double(norm)]
+            if !applied {
+                let parts = ["loss": Double(loss.scalar), "grad_norm": Double(norm)]
+                emit(.message(NonFiniteSteps.message(step: step, parts: parts, inARow: nonFinite.inARow + 1)))
+                try appendMetrics(record.merging(["skipped": 1]) { a, _ in a })
+                try nonFinite.record(skipped: true, step: step, parts: parts, run: run)
+            } else {
+                try nonFinite.record(skipped: false, step: step, parts: [:], run: run)
+            }
             if step % options.logEvery == 0 || step == options.steps {
                 let now = Date()
                 let rate = tokensPerStep * Double(windowSteps) / now.timeIntervalSince(windowStart)
                 let perStep = now.timeIntervalSince(runStart) / Double(step - firstStep)
                 emit(.step(step: step, of: options.steps, loss: loss.scalar, learningRate: optimizer.learningRate, gradientNorm: norm,
                            tokensPerSecond: rate, secondsLeft: perStep * Double(options.steps - step)))
-                try appendMetrics(["step": step, "loss": Double(loss.scalar), "lr": Double(optimizer.learningRate), "grad_norm": Double(norm),
-                                   "tokens_per_second": rate, "elapsed_seconds": now.timeIntervalSince(runStart)])
+                if applied { try appendMetrics(record) }
+                try run.appendTiming(["step": step, "tokens_per_second": rate, "seconds": now.timeIntervalSince(runStart)])
                 windowStart = now; windowSteps = 0
             }
             if step % options.evaluateEvery == 0 || step == options.steps {

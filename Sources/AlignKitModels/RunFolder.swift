@@ -1,13 +1,17 @@
 // A training run's folder, shared by every trainer:
 //
 //   <run>/options.json               the run's options (what `--resume` continues with)
-//   <run>/metrics.jsonl              one JSON object per logged step or evaluation
+//   <run>/metrics.jsonl              one JSON object per logged step or evaluation: a function of the
+//                                    seed, the data and the thread count alone (no wall-clock fields)
+//   <run>/timing.jsonl               the wall-clock side: step, seconds since the start, rate
 //   <run>/checkpoints/step-N/        model files, optimizer.safetensors (AdamW moments), options.json,
 //                                    state.json (written last: a folder without it is incomplete)
 //   <run>/config.json, model…        the newest model, ready for `alignkit sample` and `score`
 //
 // A checkpoint is staged in a hidden folder and renamed into place, so a crash never leaves a
-// half-written `step-N`. The `keep` newest complete checkpoints are kept (two by default; keep more to
+// half-written `step-N`; `state.json` records how long the metrics files were, and a resumed run cuts
+// them back to that, so a run killed at any moment and resumed writes the same metrics as one that
+// never stopped. The `keep` newest complete checkpoints are kept (two by default; keep more to
 // draw a reward–KL frontier over a run's checkpoints).
 import AlignKitNN
 import AlignKitTensor
@@ -23,23 +27,47 @@ public struct RunFolder: Sendable {
     public var checkpointsFolder: URL { root.appendingPathComponent("checkpoints") }
     public var metricsFile: URL { root.appendingPathComponent("metrics.jsonl") }
     public var optionsFile: URL { root.appendingPathComponent("options.json") }
+    public var timingFile: URL { root.appendingPathComponent("timing.jsonl") }
 
-    /// Creates the folder; a folder that already holds a run is an error unless resuming.
+    /// Creates the folder (checking that it can be written); a folder that already holds a run is an
+    /// error unless resuming.
     public func prepare(resume: Bool) throws {
-        let fm = FileManager.default
-        if !resume && fm.fileExists(atPath: checkpointsFolder.path) {
+        if !resume && FileManager.default.fileExists(atPath: checkpointsFolder.path) {
             throw DataFileError(file: root.path, "already holds a run; pass --resume to continue it or choose another --out")
         }
-        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        try checkWritableFolder(root, needs: 0, for: "the run")
+    }
+
+    /// Bytes a checkpoint of a model with `parameters` scalars takes, with the copy at the top of the
+    /// run folder: weights and two AdamW moments in fp32, the model again, and a megabyte for the rest.
+    public static func checkpointBytes(parameters: Int) -> Int64 { Int64(parameters) * 4 * 4 + 1 << 20 }
+
+    /// Before any work: the disk must have room for one more checkpoint of `parameters` scalars.
+    public func checkRoom(parameters: Int) throws {
+        try checkWritableFolder(root, needs: Self.checkpointBytes(parameters: parameters),
+                                for: "a checkpoint of \(parameters) parameters (weights and AdamW moments)")
     }
 
     /// Prepares the folder and, when resuming, finds the newest checkpoint and the options saved with
-    /// it (which win over `options`).
+    /// it (which win over `options`), and cuts the metrics files back to that checkpoint.
     public func open<Options: Codable>(resume: Bool, options: Options) throws -> (newest: URL?, options: Options) {
         try prepare(resume: resume)
         guard resume, let newest = newestCheckpoint() else { return (nil, options) }
         let saved = try JSONDecoder().decode(Options.self, from: readFile(newest.appendingPathComponent("options.json")))
+        try restoreLogs(to: newest)
         return (newest, saved)
+    }
+
+    /// Cuts `metrics.jsonl` and `timing.jsonl` back to their lengths when `checkpoint` was written,
+    /// dropping the records (and any half-written line) of steps after it.
+    public func restoreLogs(to checkpoint: URL) throws {
+        let state = try Self.readState(checkpoint)
+        for (file, key) in [(metricsFile, "metrics_bytes"), (timingFile, "timing_bytes")] {
+            guard let length = state[key] as? Int, FileManager.default.fileExists(atPath: file.path) else { continue }
+            if truncate(file.path, off_t(length)) != 0 {
+                throw DataFileError(file: file.path, "cannot cut back to the checkpoint's \(length) bytes: \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     /// The step and AdamW moments a checkpoint resumes from.
@@ -50,25 +78,39 @@ public struct RunFolder: Sendable {
         return (step, try readOptimizer(checkpoint, parameterNames: parameterNames))
     }
 
-    /// Writes the options (pretty, sorted keys) and starts a fresh metrics file.
+    /// Writes the options (pretty, sorted keys) and starts fresh metrics files.
     public func start<Options: Encodable>(options: Options) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(try encoder.encode(options), to: optionsFile)
         try? FileManager.default.removeItem(at: metricsFile)
+        try? FileManager.default.removeItem(at: timingFile)
     }
 
-    /// Appends one record to `metrics.jsonl`.
-    public func appendMetrics(_ record: [String: Any]) throws {
-        var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-        line.append(UInt8(ascii: "\n"))
-        if let handle = try? FileHandle(forWritingTo: metricsFile) {
-            defer { try? handle.close() }
-            try handle.seekToEnd()
-            try handle.write(contentsOf: line)
-        } else {
-            try line.write(to: metricsFile)
+    /// Appends one record to `metrics.jsonl` (a non-finite number is written as null: JSON has no NaN).
+    public func appendMetrics(_ record: [String: Any]) throws { try append(record, to: metricsFile) }
+
+    /// Appends one record to `timing.jsonl`.
+    public func appendTiming(_ record: [String: Any]) throws { try append(record, to: timingFile) }
+
+    func append(_ record: [String: Any], to file: URL) throws {
+        let clean = record.mapValues { value -> Any in
+            if let d = value as? Double, !d.isFinite { return NSNull() }
+            if let f = value as? Float, !f.isFinite { return NSNull() }
+            return value
         }
+        var line = try JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys])
+        line.append(UInt8(ascii: "\n"))
+        let fd = Foundation.open(file.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw DataFileError(file: file.path, "cannot open for appending: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = line.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        guard written == line.count else { throw DataFileError(file: file.path, "cannot append: \(String(cString: strerror(errno)))") }
+    }
+
+    /// The size of a file in bytes (0 when absent).
+    static func fileSize(_ url: URL) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? 0
     }
 
     /// Complete checkpoints, oldest first.
@@ -111,14 +153,18 @@ public struct RunFolder: Sendable {
         try writeSafeTensors(tensors, to: staging.appendingPathComponent("optimizer.safetensors"),
                              metadata: ["step_count": "\(optimizer.stepCount)"])
         if fm.fileExists(atPath: optionsFile.path) {
-            try fm.copyItem(at: optionsFile, to: staging.appendingPathComponent("options.json"))
+            try writeAtomically(readFile(optionsFile), to: staging.appendingPathComponent("options.json"))
         }
         var state = state
         state["step"] = step
+        state["metrics_bytes"] = Self.fileSize(metricsFile)
+        state["timing_bytes"] = Self.fileSize(timingFile)
         try writeAtomically(try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]),
                             to: staging.appendingPathComponent("state.json"))
+        syncFolder(staging)
         try? fm.removeItem(at: folder)
         try fm.moveItem(at: staging, to: folder)
+        syncFolder(checkpointsFolder)
         try writeModel(root)
         for old in checkpoints().dropLast(keep) { try? fm.removeItem(at: old) }
         return folder
@@ -155,4 +201,57 @@ public struct RunFolder: Sendable {
 public func trainingSteps(count: Int, batchSize: Int, epochs: Int, maxSteps: Int?) -> Int {
     let all = (count + batchSize - 1) / batchSize * epochs
     return maxSteps.map { min($0, all) } ?? all
+}
+
+/// Steps skipped because the loss or the gradient was not finite. A skipped step changes nothing; a
+/// run stops after `limit` of them in a row, with `TrainingDiverged`.
+public struct NonFiniteSteps: Sendable {
+    /// Skips in a row that stop the run.
+    public let limit: Int
+    public private(set) var inARow = 0
+    public private(set) var total = 0
+
+    /// The default limit of skips in a row.
+    public static let defaultLimit = 5
+
+    public init(limit: Int?) { self.limit = max(1, limit ?? Self.defaultLimit) }
+
+    /// Records a step; throws once `limit` steps in a row were skipped. `parts` are the step's loss
+    /// parts and gradient norm, named in the error.
+    public mutating func record(skipped: Bool, step: Int, parts: [String: Double], run: RunFolder) throws {
+        guard skipped else { inARow = 0; return }
+        inARow += 1; total += 1
+        if inARow >= limit {
+            throw TrainingDiverged(step: step, inARow: inARow, parts: parts, lastCheckpoint: run.newestCheckpoint()?.path, run: run.root.path)
+        }
+    }
+
+    /// "step 12: non-finite loss or gradient (loss nan, grad_norm inf); skipped, 2 in a row".
+    public static func message(step: Int, parts: [String: Double], inARow: Int) -> String {
+        "step \(step): non-finite loss or gradient (\(TrainingDiverged.describe(parts))); step skipped, \(inARow) in a row"
+    }
+}
+
+/// A run stopped because its loss or gradient was not finite for several steps in a row. Nothing
+/// non-finite was saved: the newest checkpoint is the last good one.
+public struct TrainingDiverged: Error, CustomStringConvertible, Sendable {
+    public let step: Int
+    public let inARow: Int
+    public let parts: [String: Double]
+    public let lastCheckpoint: String?
+    public let run: String
+
+    /// The loss parts first ("loss", then the rest sorted), then the gradient norm.
+    static func describe(_ parts: [String: Double]) -> String {
+        let keys = parts.keys.filter { $0 != "grad_norm" && $0 != "learning_rate" && $0 != "skipped" }.sorted { a, b in
+            a == "loss" ? true : b == "loss" ? false : a < b
+        }
+        return (keys + (parts["grad_norm"] != nil ? ["grad_norm"] : [])).map { "\($0) \(parts[$0]!)" }.joined(separator: ", ")
+    }
+
+    public var description: String {
+        let checkpoint = lastCheckpoint.map { "the last good checkpoint is \($0) (a model folder: start a new run from it with a lower learning rate)" }
+            ?? "no checkpoint was written; start again with a lower learning rate"
+        return "training diverged: the loss or gradient was not finite for \(inARow) steps in a row, up to step \(step) (\(Self.describe(parts))); \(checkpoint)"
+    }
 }

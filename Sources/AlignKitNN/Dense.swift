@@ -104,6 +104,9 @@ public struct Dropout: Layer {
 
     public mutating func forEachNamedParameter(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {}
 
+    /// Restarts the mask generator (shared by every copy of this layer) from `seed`.
+    public func reseed(_ seed: UInt64) { source.generator = RandomGenerator(seed: seed) }
+
     public func callAsFunction(_ input: Tensor) -> Tensor {
         guard LearningPhase.current == .training, probability > 0 else { return input }
         return input.dropout(probability: probability, generator: &source.generator)

@@ -20,6 +20,14 @@ extension NamedParameters {
         copy.forEachNamedParameter(prefix: "") { name, _ in names.append(name) }
         return names
     }
+
+    /// Scalars over all parameters (a tied weight visited once counts once).
+    public var parameterScalarCount: Int {
+        var copy = self
+        var count = 0
+        copy.forEachNamedParameter(prefix: "") { _, p in count += p.scalarCount }
+        return count
+    }
 }
 
 /// `prefix.name`, or `name` when the prefix is empty.

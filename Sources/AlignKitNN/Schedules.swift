@@ -51,6 +51,20 @@ public func clipByGlobalNorm<Model: Parameterized>(_ gradient: inout Model, maxi
     return norm
 }
 
+/// One guarded optimizer step. When the loss and the gradient's global norm are finite, clips the
+/// gradient to `maximumNorm` and applies it; otherwise changes nothing (weights, moments, step count),
+/// so a non-finite value never reaches the model or a checkpoint. A finite global norm (summed in
+/// Double) means every gradient element is finite. Returns the norm before clipping and whether the
+/// step was applied.
+public func clipAndApply<Model: Parameterized, O: Optimizer>(_ optimizer: inout O, to model: inout Model, gradient: Model,
+                                                           loss: Float, maximumNorm: Float) -> (norm: Float, applied: Bool) {
+    var clipped = gradient
+    let norm = clipByGlobalNorm(&clipped, maximumNorm: maximumNorm)
+    guard loss.isFinite, norm.isFinite else { return (norm, false) }
+    optimizer.update(&model, along: clipped)
+    return (norm, true)
+}
+
 /// Sums gradients over micro-batches, then yields their mean for one optimizer step.
 public struct GradientAccumulator<Model: Parameterized> {
     private var sum: [Tensor] = []

@@ -18,11 +18,6 @@ public struct DataFileError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The file's bytes, or an error that names it.
-public func readFile(_ url: URL) throws -> Data {
-    do { return try Data(contentsOf: url) } catch { throw DataFileError(file: url.path, "cannot read: \(error.localizedDescription)") }
-}
-
 /// The digits data set, with a fixed train/test split.
 public struct DigitsDataset: Sendable {
     /// Images [N, 1, 8, 8], pixels scaled to [0, 1].

@@ -48,6 +48,7 @@ struct TrainerFlags: ParsableArguments {
     @Option(help: "Print progress every N steps.") var logEvery: Int?
     @Option(help: "Random seed (data order).") var seed: UInt64?
     @Option(help: "Checkpoints to keep (the newest; more for `alignkit frontier`).") var keepCheckpoints: Int = 2
+    @Option(help: "Steps in a row with a non-finite loss or gradient (each skipped) that stop the run.") var maxNonfiniteSteps: Int = NonFiniteSteps.defaultLimit
     @Option(help: "Train LoRA adapters of this rank (the base frozen) instead of every weight.") var loraRank: Int?
     @Option(help: "LoRA's α (the update is scaled by α/rank).") var loraAlpha: Float = 16
     @Option(help: "Dropout on the adapters' input.") var loraDropout: Float = 0.05
@@ -62,7 +63,7 @@ struct TrainerFlags: ParsableArguments {
 
     func validate() throws {
         for (name, value) in [("--batch-size", batchSize), ("--epochs", epochs), ("--eval-every", evalEvery), ("--save-every", saveEvery),
-                              ("--log-every", logEvery), ("--keep-checkpoints", keepCheckpoints), ("--max-steps", maxSteps), ("--max-length", maxLength), ("--warmup", warmup.map { $0 + 1 })]
+                              ("--log-every", logEvery), ("--keep-checkpoints", keepCheckpoints), ("--max-nonfinite-steps", maxNonfiniteSteps), ("--max-steps", maxSteps), ("--max-length", maxLength), ("--warmup", warmup.map { $0 + 1 })]
         where value.map({ $0 < 1 }) ?? false { throw ValidationError("\(name) must be at least \(name == "--warmup" ? 0 : 1)") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
         if let loraRank, loraRank < 1 { throw ValidationError("--lora-rank must be at least 1") }
@@ -84,6 +85,7 @@ struct TrainerFlags: ParsableArguments {
         if let logEvery { o.logEvery = logEvery }
         if let seed { o.seed = seed }
         o.keepCheckpoints = keepCheckpoints
+        o.nonFiniteStepLimit = maxNonfiniteSteps
     }
 
     /// Builds the trainer, runs it with Ctrl-C / SIGTERM stopping at the next step (checkpoint saved),
@@ -94,8 +96,18 @@ struct TrainerFlags: ParsableArguments {
         let trainer = try make(URL(fileURLWithPath: out), resume)
         print("threads: \(Parallel.threadCount); \(trainer.trainingExampleCount) \(what); \(trainer.totalSteps) steps; output: \(out)")
         try trainer.run { interruptRequested != 0 }
-        print(interruptRequested != 0 ? "interrupted; continue with the same command and --resume" : "done. " + String(format: done, out, out))
+        print(interruptRequested != 0 ? "interrupted at a checkpoint; continue with: \(resumeCommand())" : "done. " + String(format: done, out, out))
     }
+}
+
+/// This process's command line with --resume added (when it lacks it), quoted for a POSIX shell.
+func resumeCommand() -> String {
+    var arguments = Array(CommandLine.arguments.dropFirst())
+    if !arguments.contains("--resume") { arguments.append("--resume") }
+    let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
+    return (["alignkit"] + arguments).map { a in
+        !a.isEmpty && a.allSatisfy(safe.contains) ? a : "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }.joined(separator: " ")
 }
 
 /// Installs the Ctrl-C / SIGTERM handlers the trainers poll between steps.

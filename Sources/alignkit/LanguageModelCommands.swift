@@ -40,9 +40,10 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Checkpoint every N steps.") var saveEvery: Int = 250
     @Option(help: "Print progress every N steps.") var logEvery: Int = 10
     @Option(help: "Random seed.") var seed: UInt64 = 1337
+    @Option(help: "Steps in a row with a non-finite loss or gradient (each skipped) that stop the run.") var maxNonfiniteSteps: Int = NonFiniteSteps.defaultLimit
 
     func validate() throws {
-        for (name, value) in [("--vocab-size", vocabSize - 255), ("--model-size", modelSize), ("--layers", layers), ("--heads", heads),
+        for (name, value) in [("--vocab-size", vocabSize - 255), ("--max-nonfinite-steps", maxNonfiniteSteps), ("--model-size", modelSize), ("--layers", layers), ("--heads", heads),
                               ("--kv-heads", kvHeads), ("--context", context), ("--batch-size", batchSize), ("--steps", steps),
                               ("--eval-every", evalEvery), ("--save-every", saveEvery), ("--log-every", logEvery)] where value < 1 {
             throw ValidationError("\(name) is too small")
@@ -61,6 +62,7 @@ struct PretrainCommand: ParsableCommand {
         options.sequenceLength = context; options.batchSize = batchSize; options.steps = steps
         options.learningRate = lr; options.minimumLearningRate = lr / 10; options.warmupSteps = warmup
         options.evaluateEvery = evalEvery; options.saveEvery = saveEvery; options.logEvery = logEvery; options.seed = seed
+        options.nonFiniteStepLimit = maxNonfiniteSteps
         installInterruptHandlers()
         let trainer = try Pretrainer(options: options, output: URL(fileURLWithPath: out), resume: resume) { event in
             switch event {
@@ -79,6 +81,8 @@ struct PretrainCommand: ParsableCommand {
         try trainer.run { interruptRequested != 0 }
         if interruptRequested == 0 {
             print("done. Sample with: alignkit sample --model \(out) --prompt 'ROMEO.'")
+        } else {
+            print("interrupted at a checkpoint; continue with: \(resumeCommand())")
         }
     }
 }

@@ -156,21 +156,6 @@ extension BytePairTokenizer {
     }
 }
 
-/// Writes `data` to a temporary file beside `url`, then renames it over `url`, so a reader never sees half a file.
-public func writeAtomically(_ data: Data, to url: URL) throws {
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    do {
-        try data.write(to: temporary)
-        if rename(temporary.path, url.path) != 0 { throw DataFileError(file: url.path, "cannot rename the temporary file into place (errno \(errno))") }
-    } catch let error as DataFileError {
-        try? FileManager.default.removeItem(at: temporary)
-        throw error
-    } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        throw DataFileError(file: url.path, "cannot write: \(error.localizedDescription)")
-    }
-}
-
 extension BytePairTokenizer {
     /// A tokenizer from a path: a `.tiktoken` rank file, a `tokenizer.json`, or a folder holding
     /// `tokenizer.json` or `vocab.json` + `merges.txt`.
