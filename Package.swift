@@ -36,6 +36,9 @@ let package = Package(
         .testTarget(name: "AlignKitModelsTests", dependencies: ["AlignKitModels", "AlignKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitAlignmentTests", dependencies: ["AlignKitAlignment", "AlignKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels", "AlignKitTestSupport"]),
+        // Crash-and-resume (runs the `alignkit` executable and kills it), divergence, output-folder checks,
+        // determinism and the parsers' fuzzing.
+        .testTarget(name: "AlignKitReliabilityTests", dependencies: ["AlignKitAlignment", "alignkit"]),
     ],
     swiftLanguageModes: [.v6]
 )

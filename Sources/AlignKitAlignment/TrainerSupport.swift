@@ -166,6 +166,9 @@ func runTrainingLoop(run: RunFolder, total: Int, step: () -> Int, settings: Trai
     }
     if step() == 0 && hasEvaluation { try evaluation(0) }
     let runStart = Date(), firstStep = step()
+    // A run resumed from its final checkpoint (killed while it wrote the model at the top of the run
+    // folder, say) writes that checkpoint and the top-level model again; the bytes are the same.
+    if firstStep >= total && total > 0 { try save(); return }
     var windowAmount = 0.0, windowStart = Date()
     var nonFinite = NonFiniteSteps(limit: settings.nonFiniteStepLimit)
     while step() < total {

@@ -218,6 +218,11 @@ public final class Pretrainer {
         var windowStart = Date(), windowSteps = 0
         let runStart = Date(), firstStep = step
         var nonFinite = NonFiniteSteps(limit: options.nonFiniteStepLimit)
+        if step >= options.steps {
+            // Resumed from the final checkpoint (killed while writing the top-level model, say): write it again.
+            try saveCheckpoint()
+            return
+        }
         if step == 0 {
             let (loss, bpb) = evaluate()
             emit(.evaluation(step: 0, loss: loss, bitsPerByte: bpb))
