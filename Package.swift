@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "AlignKit", targets: ["AlignKit"]),
         .executable(name: "alignkit", targets: ["alignkit"]),
+        .executable(name: "alignkit-fuzz", targets: ["alignkit-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +26,9 @@ let package = Package(
         .target(name: "AlignKit", dependencies: [
             "AlignKitTensor", "AlignKitNN", "AlignKitText", "AlignKitModels", "AlignKitAlignment",
         ]),
+        // The parsers as fuzz targets, valid seed files, a mutator and a driver (see `alignkit-fuzz`).
+        .target(name: "AlignKitFuzzing", dependencies: ["AlignKitAlignment"]),
+        .executableTarget(name: "alignkit-fuzz", dependencies: ["AlignKitFuzzing"]),
         .executableTarget(name: "alignkit", dependencies: [
             "AlignKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -38,7 +42,7 @@ let package = Package(
         .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels", "AlignKitTestSupport"]),
         // Crash-and-resume (runs the `alignkit` executable and kills it), divergence, output-folder checks,
         // determinism and the parsers' fuzzing.
-        .testTarget(name: "AlignKitReliabilityTests", dependencies: ["AlignKitAlignment", "alignkit"]),
+        .testTarget(name: "AlignKitReliabilityTests", dependencies: ["AlignKitAlignment", "AlignKitFuzzing", "alignkit"]),
     ],
     swiftLanguageModes: [.v6]
 )

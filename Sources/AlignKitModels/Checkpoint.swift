@@ -143,6 +143,11 @@ extension GPT {
             throw DataFileError(file: url.path, "no such file; a model folder holds config.json and \(Self.weightsFileName)")
         }
         let file = try SafeTensorsFile(contentsOf: url)
+        // Before allocating a model of config.json's size, the file must hold that many numbers.
+        let stored = file.entries.values.reduce(0) { $0 + $1.scalarCount }
+        guard stored >= configuration.parameterCount else {
+            throw DataFileError(file: url.path, "holds \(stored) numbers; config.json describes a model of \(configuration.parameterCount) parameters")
+        }
         var tensors: [String: Tensor] = [:]
         for name in file.names { tensors[name] = try file.tensor(name) }
         try self.init(configuration: configuration, huggingFaceTensors: tensors, file: url.path)
@@ -176,7 +181,7 @@ extension GPTConfiguration {
             }
             let size = try int("n_embd")
             self.init(architecture: .gpt2, vocabularySize: try int("vocab_size"), contextLength: try int("n_positions"), modelSize: size,
-                      layerCount: try int("n_layer"), headCount: try int("n_head"), hiddenSize: try int("n_inner", default: 4 * size),
+                      layerCount: try int("n_layer"), headCount: try int("n_head"), hiddenSize: try int("n_inner", default: 4 &* size),
                       normEpsilon: try float("layer_norm_epsilon", default: 1e-5), tiedEmbeddings: json["tie_word_embeddings"] as? Bool ?? true)
         case "llama", "LlamaForCausalLM":
             let act = json["hidden_act"] as? String ?? "silu"
@@ -189,6 +194,7 @@ extension GPTConfiguration {
                 if let t = rope["rope_theta"] as? Double { theta = Float(t) }
             }
             let size = try int("hidden_size"), heads = try int("num_attention_heads")
+            guard heads > 0 else { throw fail("num_attention_heads is \(heads); it must be positive") }
             if let headDim = json["head_dim"] as? Int, headDim != size / heads {
                 throw fail("head_dim \(headDim) differs from hidden_size / num_attention_heads = \(size / heads); not supported")
             }

@@ -56,6 +56,11 @@ public struct GPTConfiguration: Codable, Equatable, Sendable {
         for (name, value) in [("vocabularySize", vocabularySize), ("contextLength", contextLength), ("modelSize", modelSize),
                               ("layerCount", layerCount), ("headCount", headCount), ("kvHeadCount", kvHeadCount), ("hiddenSize", hiddenSize)]
         where value <= 0 { throw ConfigurationError("\(name) is \(value); it must be positive") }
+        // Bounds far above any model this CPU library trains, low enough that no size product overflows.
+        for (name, value, limit) in [("vocabularySize", vocabularySize, 1 << 24), ("contextLength", contextLength, 1 << 24),
+                                     ("modelSize", modelSize, 1 << 16), ("layerCount", layerCount, 1 << 10), ("headCount", headCount, 1 << 12),
+                                     ("hiddenSize", hiddenSize, 1 << 18)]
+        where value > limit { throw ConfigurationError("\(name) is \(value); AlignKit allows at most \(limit)") }
         if modelSize % headCount != 0 { throw ConfigurationError("modelSize \(modelSize) is not a multiple of headCount \(headCount)") }
         if headCount % kvHeadCount != 0 { throw ConfigurationError("headCount \(headCount) is not a multiple of kvHeadCount \(kvHeadCount)") }
         if architecture == .gpt2 && kvHeadCount != headCount { throw ConfigurationError("GPT-2 has one key/value head per query head") }

@@ -118,13 +118,16 @@ extension GPT {
     @discardableResult
     public mutating func loadAdapters(from directory: URL) throws -> LoRASettings {
         let configURL = directory.appendingPathComponent(Self.adapterConfigFileName)
-        guard let config = try JSONSerialization.jsonObject(with: readFile(configURL)) as? [String: Any] else {
+        guard let config = (try? JSONSerialization.jsonObject(with: readFile(configURL))) as? [String: Any] else {
             throw DataFileError(file: configURL.path, "not a JSON object")
         }
         guard config["peft_type"] as? String == "LORA" else { throw DataFileError(file: configURL.path, field: "peft_type", "must be \"LORA\"") }
         guard let rank = config["r"] as? Int else { throw DataFileError(file: configURL.path, field: "r", "missing or not an integer") }
         guard let alpha = (config["lora_alpha"] as? NSNumber)?.floatValue else { throw DataFileError(file: configURL.path, field: "lora_alpha", "missing or not a number") }
         let dropout = (config["lora_dropout"] as? NSNumber)?.floatValue ?? 0
+        guard rank > 0 else { throw DataFileError(file: configURL.path, field: "r", "is \(rank); it must be positive") }
+        guard alpha.isFinite && alpha > 0 else { throw DataFileError(file: configURL.path, field: "lora_alpha", "is \(alpha); it must be a positive number") }
+        guard (0..<1).contains(dropout) else { throw DataFileError(file: configURL.path, field: "lora_dropout", "is \(dropout); it must be in [0, 1)") }
         let targets = config["target_modules"] as? [String] ?? []
         let weightsURL = directory.appendingPathComponent(Self.adapterWeightsFileName)
         let file = try SafeTensorsFile(contentsOf: weightsURL)

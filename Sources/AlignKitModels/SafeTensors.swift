@@ -17,7 +17,12 @@ public struct SafeTensorsFile {
         public let dtype: SafeTensorsDType
         public let shape: [Int]
         let range: Range<Int>
+        /// Elements (the product of the shape).
+        public var scalarCount: Int { range.count / dtype.size }
     }
+
+    /// The longest header read (the format's own limit is 100 MB).
+    public static let maximumHeaderLength: UInt64 = 100_000_000
 
     public let path: String
     public let entries: [String: Entry]
@@ -39,6 +44,9 @@ public struct SafeTensorsFile {
         let headerLength = bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard headerLength <= UInt64(bytes.count - 8) else {
             throw fail("header length \(headerLength) exceeds the file's remaining \(bytes.count - 8) bytes; truncated or not safetensors")
+        }
+        guard headerLength <= Self.maximumHeaderLength else {
+            throw fail("header length \(headerLength) is over the format's limit of \(Self.maximumHeaderLength) bytes; not safetensors")
         }
         dataStart = 8 + Int(headerLength)
         let header = bytes[8..<dataStart]
@@ -62,7 +70,13 @@ public struct SafeTensorsFile {
             guard let offsets = fields["data_offsets"] as? [Int], offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1] else {
                 throw fail("tensor '\(name)': data_offsets must be [begin, end] with begin ≤ end")
             }
-            let expected = shape.reduce(1, *) * dtype.size
+            // The byte count, refusing a product that overflows (no file holds that many bytes).
+            var expected = dtype.size
+            for size in shape {
+                let (product, overflow) = expected.multipliedReportingOverflow(by: size)
+                guard !overflow else { throw fail("tensor '\(name)': shape \(shape) is too large for any file") }
+                expected = product
+            }
             guard offsets[1] - offsets[0] == expected else {
                 throw fail("tensor '\(name)': \(offsets[1] - offsets[0]) bytes for shape \(shape) of \(dtypeName), which needs \(expected)")
             }

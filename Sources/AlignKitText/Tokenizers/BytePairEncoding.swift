@@ -48,10 +48,15 @@ public struct BytePairTokenizer: TextTokenizer {
 
     struct TableError: Error { let message: String }
 
+    /// Ids run from 0 to below this (16.7 million; the largest vocabularies in use have a few hundred thousand).
+    public static let idLimit = 1 << 24
+
     /// The general form: a vocabulary, merges in rank order, special tokens.
     init(vocabulary: [Int: [UInt8]], merges: [(left: Int, right: Int, rank: Int)], specialTokens: [String: Int],
          wholePieceLookup: Bool) throws(TableError) {
-        let size = max(vocabulary.keys.max() ?? -1, specialTokens.values.max() ?? -1) + 1
+        let largest = max(vocabulary.keys.max() ?? -1, specialTokens.values.max() ?? -1)
+        guard largest < Self.idLimit else { throw TableError(message: "id \(largest) is over AlignKit's limit of \(Self.idLimit - 1)") }
+        let size = largest + 1
         var tokens = [[UInt8]?](repeating: nil, count: size)
         var ids: [[UInt8]: Int] = [:]
         for (id, bytes) in vocabulary {
@@ -90,8 +95,14 @@ public struct BytePairTokenizer: TextTokenizer {
         self.byteIDs = byteIDs
     }
 
-    /// A tokenizer from tiktoken-style ranks (token bytes → rank = id).
+    /// A tokenizer from tiktoken-style ranks (token bytes → rank = id); ranks must fit a vocabulary
+    /// (see `idLimit`), which a rank file's reader checks first.
     public init(ranks: [[UInt8]: Int], specialTokens: [String: Int] = [:]) {
+        do { try self.init(checkedRanks: ranks, specialTokens: specialTokens) }
+        catch { preconditionFailure("BytePairTokenizer(ranks:): \(error.message)") }
+    }
+
+    init(checkedRanks ranks: [[UInt8]: Int], specialTokens: [String: Int]) throws(TableError) {
         var vocabulary: [Int: [UInt8]] = [:]
         for (bytes, id) in ranks { vocabulary[id] = bytes }
         var merges: [(left: Int, right: Int, rank: Int)] = []
@@ -100,9 +111,11 @@ public struct BytePairTokenizer: TextTokenizer {
                 if let a = ranks[Array(bytes[..<k])], let b = ranks[Array(bytes[k...])] { merges.append((a, b, rank)) }
             }
         }
-        do { try self.init(vocabulary: vocabulary, merges: merges, specialTokens: specialTokens, wholePieceLookup: true) }
-        catch { preconditionFailure("BytePairTokenizer(ranks:): \(error.message)") }
+        try self.init(vocabulary: vocabulary, merges: merges, specialTokens: specialTokens, wholePieceLookup: true)
     }
+
+    /// The longest token a rank file may list (the longest in GPT-2's and cl100k's files is 128 bytes).
+    public static let tokenLengthLimit = 1024
 
     /// Reads a `.tiktoken` rank file: one `<base64 token bytes> <rank>` per line. GPT-2's file lacks
     /// `<|endoftext|>`, which gets the id after the last rank (50256) unless `specialTokens` says otherwise.
@@ -110,6 +123,7 @@ public struct BytePairTokenizer: TextTokenizer {
         let name = url.path
         let data = try readFile(url)
         var ranks: [[UInt8]: Int] = [:]
+        var rankLines: [Int: Int] = [:]
         var lineNumber = 0
         var maximum = -1
         for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
@@ -120,8 +134,14 @@ public struct BytePairTokenizer: TextTokenizer {
             guard let bytes = Data(base64Encoded: Data(fields[0])), !bytes.isEmpty else {
                 throw DataFileError(file: name, line: lineNumber, "token field is not valid base64")
             }
-            guard let rank = Int(String(decoding: fields[1], as: UTF8.self)), rank >= 0 else {
-                throw DataFileError(file: name, line: lineNumber, "rank '\(String(decoding: fields[1], as: UTF8.self))' is not a non-negative integer")
+            guard bytes.count <= Self.tokenLengthLimit else {
+                throw DataFileError(file: name, line: lineNumber, "token of \(bytes.count) bytes; AlignKit allows at most \(Self.tokenLengthLimit)")
+            }
+            guard let rank = Int(String(decoding: fields[1], as: UTF8.self)), rank >= 0, rank < Self.idLimit - 1 else {
+                throw DataFileError(file: name, line: lineNumber, "rank '\(String(decoding: fields[1], as: UTF8.self))' is not an integer from 0 to \(Self.idLimit - 2)")
+            }
+            if let first = rankLines.updateValue(lineNumber, forKey: rank) {
+                throw DataFileError(file: name, line: lineNumber, "rank \(rank) was given already on line \(first)")
             }
             guard ranks.updateValue(rank, forKey: [UInt8](bytes)) == nil else {
                 throw DataFileError(file: name, line: lineNumber, "token listed twice")
@@ -132,7 +152,8 @@ public struct BytePairTokenizer: TextTokenizer {
         for b in 0..<256 where ranks[[UInt8(b)]] == nil {
             throw DataFileError(file: name, "byte \(b) has no rank; a byte-level rank file lists all 256 bytes")
         }
-        self.init(ranks: ranks, specialTokens: specialTokens ?? [Self.endOfText: maximum + 1])
+        do { try self.init(checkedRanks: ranks, specialTokens: specialTokens ?? [Self.endOfText: maximum + 1]) }
+        catch { throw DataFileError(file: name, error.message) }
     }
 
     /// Token ids for `text`. Special tokens in the text become their ids when `allowSpecial` is true;
