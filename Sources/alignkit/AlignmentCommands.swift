@@ -114,6 +114,12 @@ func resumeCommand() -> String {
 func installInterruptHandlers() {
     signal(SIGINT) { _ in interruptRequested = 1 }
     signal(SIGTERM) { _ in interruptRequested = 1 }
+    // A parent may have started us with these blocked (the mask is inherited); take them.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
 struct DPOCommand: ParsableCommand {

@@ -145,4 +145,44 @@ struct CrashResumeTests {
                                   files: ["checkpoints/step-00000120/model.safetensors", "checkpoints/step-00000120/optimizer.safetensors",
                                           "model.safetensors", "metrics.jsonl"])
     }
+
+    /// SIGTERM (as Ctrl-C's SIGINT) finishes the step, writes a checkpoint, exits 0 and prints the
+    /// command that continues the run; that command, run as printed, finishes it.
+    @Test func sigtermStopsAtACheckpointAndPrintsTheCommandToResume() throws {
+        let scratch = try temporaryFolder("sigterm")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let data = alignmentFixtures.appendingPathComponent("trl-dpo"), out = scratch.appendingPathComponent("run")
+        let process = Process()
+        process.executableURL = alignkitExecutable
+        process.arguments = ["dpo", "--model", data.appendingPathComponent("policy").path, "--data", data.appendingPathComponent("prefs.jsonl").path,
+                             "--reference-cache", scratch.appendingPathComponent("cache").path, "--max-length", "48", "--batch-size", "4",
+                             "--epochs", "40", "--save-every", "10", "--log-every", "10", "--threads", "2", "--out", out.path]
+        let log = scratch.appendingPathComponent("log.txt")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        while process.isRunning && newestCheckpointStep(out) < 10 { usleep(2000) }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        try handle.close()
+        let output = try String(contentsOf: log, encoding: .utf8)
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(output)")
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("interrupted at a checkpoint; continue with: alignkit dpo ") }, "\(output.suffix(800))")
+        #expect(line.hasSuffix(" --resume"))
+        let stopped = newestCheckpointStep(out)
+        #expect(stopped >= 10 && stopped < 80, "stopped at \(stopped)")
+        // The printed command, run by a shell as printed (with the built executable for `alignkit`).
+        let command = String(line.dropFirst("interrupted at a checkpoint; continue with: alignkit".count))
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "'\(alignkitExecutable.path)'" + command]
+        shell.standardOutput = FileHandle.nullDevice
+        try shell.run()
+        shell.waitUntilExit()
+        #expect(shell.terminationStatus == 0)
+        #expect(newestCheckpointStep(out) == 80)
+    }
 }
+
