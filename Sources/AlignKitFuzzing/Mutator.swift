@@ -112,6 +112,8 @@ public struct FuzzReport: Sendable {
     public var unclearCount = 0
     /// The slowest input's time.
     public var slowestSeconds = 0.0
+    /// The largest input's size in bytes.
+    public var largestInput = 0
     public var seconds = 0.0
 
     public var inputsPerSecond: Double { Double(inputs) / max(seconds, 1e-9) }
@@ -134,6 +136,7 @@ public func fuzz(_ target: FuzzTarget, inputs count: Int, seed: UInt64, workspac
         let outcome = workspace.run(target, data)
         report.slowestSeconds = max(report.slowestSeconds, Date().timeIntervalSince(t0))
         report.inputs += 1
+        report.largestInput = max(report.largestInput, data.count)
         switch outcome {
         case .accepted:
             report.accepted += 1

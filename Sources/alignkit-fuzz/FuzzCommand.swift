@@ -167,7 +167,7 @@ struct FuzzCommand {
         let workspace: FuzzWorkspace
         do { workspace = try FuzzWorkspace() } catch { fail("cannot make a workspace: \(error)") }
         var failed = false
-        say("target            inputs  accepted   refused  unclear  inputs/s  slowest (ms)")
+        say("target            inputs  accepted   refused  unclear  inputs/s  slowest (ms)  largest (kB)")
         for target in targets {
             crashFile = Array("crash-\(target.rawValue).bin".utf8CString)
             hangName = "hang-\(target.rawValue).bin"
@@ -177,8 +177,9 @@ struct FuzzCommand {
             }
             currentStarted = 0
             FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-            say(target.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %7d  %8d  %8d  %7d  %8.0f  %12.1f", report.inputs, report.accepted,
-                         report.refused, report.unclearCount, report.inputsPerSecond, report.slowestSeconds * 1000))
+            say(target.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %7d  %8d  %8d  %7d  %8.0f  %12.1f  %12.1f", report.inputs, report.accepted,
+                         report.refused, report.unclearCount, report.inputsPerSecond, report.slowestSeconds * 1000,
+                         Double(report.largestInput) / 1000))
             for message in report.unclear { say("  unclear error: \(message)") }
             if report.unclearCount > 0 || report.slowestSeconds > timeout { failed = true }
             if report.accepted == 0 { say("  no input was accepted, not even the seeds"); failed = true }

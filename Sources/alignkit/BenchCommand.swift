@@ -5,7 +5,7 @@ import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmark kernels.", subcommands: [GEMMBench.self, SampleBench.self, TokenizerBench.self])
+        commandName: "bench", abstract: "Benchmark kernels.", subcommands: [GEMMBench.self, SampleBench.self, TokenizerBench.self, WorkloadBench.self])
 }
 
 struct GEMMBench: ParsableCommand {
