@@ -92,8 +92,13 @@ public enum GEMM {
         c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, accumulate: Bool = false
     ) {
         guard batchCount > 0, m > 0, n > 0 else { return }
-        let kernel = self.kernel
         let threads = Parallel.threadCount
+        if m <= skinnyRows {
+            return skinny(transposeA: transposeA, transposeB: transposeB, batchCount: batchCount, m: m, n: n, k: k, a: a, lda: lda,
+                          strideA: strideA, b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC,
+                          accumulate: accumulate, threads: threads)
+        }
+        let kernel = self.kernel
         let flops = 2 * batchCount * m * n * k
         // Small work, or one thread: no parallel overhead.
         if threads == 1 || flops < 1 << 21 {
@@ -118,6 +123,50 @@ public enum GEMM {
             product(kernel, transposeA, transposeB, m: m, n: n, k: k,
                     a: a + batch * strideA, lda: lda, b: b + batch * strideB, ldb: ldb,
                     c: c + batch * strideC, ldc: ldc, accumulate: accumulate, threads: threads)
+        }
+    }
+
+    /// Products of at most this many rows of op(A) skip packing (see `skinny`).
+    static let skinnyRows = 8
+
+    /// Few rows of op(A) (sampling one token per sequence, attention while decoding): B streams once
+    /// from memory through the skinny kernels instead of being packed on every call, which for M ≤ 8
+    /// costs more than the product itself. Columns are split among threads when the product is large.
+    static func skinny(
+        transposeA: Bool, transposeB: Bool, batchCount: Int, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, strideA: Int, b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, accumulate: Bool, threads: Int
+    ) {
+        let avx512 = path == .avx512
+        let run: ak_sgemm_skinny_fn
+        switch (transposeB, avx512) {
+        case (true, true): run = ak_sgemm_skinny_nt_avx512
+        case (true, false): run = ak_sgemm_skinny_nt_portable
+        case (false, true): run = ak_sgemm_skinny_nn_avx512
+        case (false, false): run = ak_sgemm_skinny_nn_portable
+        }
+        let rsa = Int64(transposeA ? 1 : lda), csa = Int64(transposeA ? lda : 1)
+        let beta: Int32 = accumulate ? 1 : 0
+        let send = UncheckedSendable((a, b, c))
+        func one(_ batch: Int, _ j0: Int, _ j1: Int) {
+            let (a, b, c) = send.value
+            let bb = b + batch * strideB
+            run(Int64(m), Int64(j1 - j0), Int64(k), a + batch * strideA, rsa, csa, transposeB ? bb + j0 * ldb : bb + j0, Int64(ldb),
+                c + batch * strideC + j0, Int64(ldc), beta)
+        }
+        let flops = 2 * m * n * k
+        if threads == 1 || flops * batchCount < 1 << 19 {
+            for batch in 0..<batchCount { one(batch, 0, n) }
+        } else if batchCount >= 2 * threads {
+            Parallel.forEach(batchCount) { batch in one(batch, 0, n) }
+        } else {
+            // Column chunks, multiples of 32 (the nn kernel's width), about two per thread.
+            let chunks = max(1, min(2 * threads, n / 32))
+            let width = ((n + chunks - 1) / chunks + 31) / 32 * 32
+            let count = (n + width - 1) / width
+            for batch in 0..<batchCount {
+                Parallel.forEach(count) { t in one(batch, t * width, min(n, (t + 1) * width)) }
+            }
         }
     }
 

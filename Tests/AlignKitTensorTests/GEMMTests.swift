@@ -57,6 +57,33 @@ struct GEMMTests {
         }
     }
 
+    /// Products of at most 8 rows take the unpacked skinny kernels: every row count, transpose and
+    /// path, accumulating, with columns split between two threads (2·m·n·k over the threshold).
+    @Test(arguments: gemmPaths)
+    func skinnyProductsEveryRowCount(path: GEMM.Path) {
+        withKernelSettingsLock {
+            let saved = (GEMM.path, Parallel.threadCount)
+            defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
+            GEMM.path = path
+            Parallel.threadCount = 2
+            let (k, n) = (301, 1031)
+            for m in 1...8 {
+                for (transposeA, transposeB) in [(false, false), (false, true), (true, false), (true, true)] {
+                    let a = Tensor(randomUniform: transposeA ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(m))
+                    let b = Tensor(randomUniform: transposeB ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 99)
+                    let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: transposeA, transposeB: transposeB)
+                    var c = [Float](repeating: 1, count: m * n)
+                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                        GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: pa.baseAddress!, lda: transposeA ? m : k,
+                                      b: pb.baseAddress!, ldb: transposeB ? k : n, c: pc.baseAddress!, ldc: n, accumulate: true)
+                    } } }
+                    let worst = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max()!
+                    #expect(worst <= 1e-5, "m \(m), transposes \(transposeA) \(transposeB), \(path): \(worst)")
+                }
+            }
+        }
+    }
+
     @Test(arguments: gemmPaths)
     func largeMultithreadedAndAccumulating(path: GEMM.Path) {
         withKernelSettingsLock { checkLargeMultithreaded(path) }

@@ -41,6 +41,20 @@ void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float
 void ak_sgemm_kernel_portable_4x16(int64_t kc, const float *a, const float *b, float *c,
                                    int64_t ldc, int64_t mr, int64_t nr, int beta);
 
+/// Skinny products without packing (few rows of A, see sgemm_skinny.c): C = beta·C + op(A) op(B) for an
+/// m × k op(A) read at a[i * rsa + p * csa]; nn: B is k × n row-major; nt: B is n × k row-major.
+typedef void (*ak_sgemm_skinny_fn)(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                                   const float *b, int64_t ldb, float *c, int64_t ldc, int beta);
+void ak_sgemm_skinny_nn_portable(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                                 const float *b, int64_t ldb, float *c, int64_t ldc, int beta);
+void ak_sgemm_skinny_nt_portable(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                                 const float *b, int64_t ldb, float *c, int64_t ldc, int beta);
+/// AVX-512 versions. Call only when AK_CPU_AVX512F is set.
+void ak_sgemm_skinny_nn_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                               const float *b, int64_t ldb, float *c, int64_t ldc, int beta);
+void ak_sgemm_skinny_nt_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                               const float *b, int64_t ldb, float *c, int64_t ldc, int beta);
+
 /// Packs `rows` (≤ width) rows of `count` contiguous values, row stride ld, into panel layout:
 /// dst[p * width + r] = src[r * ld + p], zero for r ≥ rows.
 void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
