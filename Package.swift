@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels", "AlignKitTestSupport"]),
         // Crash-and-resume (runs the `alignkit` executable and kills it), divergence, output-folder checks,
         // determinism and the parsers' fuzzing.
-        .testTarget(name: "AlignKitReliabilityTests", dependencies: ["AlignKitAlignment", "AlignKitFuzzing", "alignkit"]),
+        .testTarget(name: "AlignKitReliabilityTests", dependencies: ["AlignKitAlignment", "AlignKitFuzzing", "AlignKitTestSupport", "alignkit"]),
     ],
     swiftLanguageModes: [.v6]
 )
