@@ -87,7 +87,7 @@ public enum Sampler {
                 cache = model.makeCache()
                 pending = Array(sequence.suffix(max(1, context / 2)))
             }
-            let logits = cache == nil ? model.logits(Array(sequence.suffix(context))) : model.logits(pending, cache: cache)
+            let logits = withoutGradient { cache == nil ? model.logits(Array(sequence.suffix(context))) : model.logits(pending, cache: cache) }
             let v = model.configuration.vocabularySize
             let next = logits.withUnsafeBufferPointer { all in
                 pick(UnsafeBufferPointer(rebasing: all[(all.count - v)...]), options: options, generator: &generator)

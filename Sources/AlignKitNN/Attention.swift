@@ -91,6 +91,18 @@ public struct MultiHeadAttention: Layer {
     /// whose keys and values are appended to the cache.
     public func callAsFunction(_ x: Tensor, cache: AttentionCache?) -> Tensor {
         let (b, t) = (x.shape[0], x.shape[1])
+        // Decoding without gradients: attend to the cache's storage in place (no copy of the cache).
+        if let cache, isCausal, kvHeadCount == headCount, !GradientRecording.isEnabled {
+            let offset = cache.length
+            var q = splitHeads(query(x), heads: headCount)
+            var k = splitHeads(key(x), heads: kvHeadCount)
+            let v = splitHeads(value(x), heads: kvHeadCount)
+            if let rotary { q = rotary(q, offset: offset); k = rotary(k, offset: offset) }
+            cache.append(keys: k, values: v)
+            let y = causalAttention(query: q, cachedKeys: cache.keyStorage!, cachedValues: cache.valueStorage!, length: cache.length,
+                                    scale: 1 / Float(headSize).squareRoot())
+            return output(y.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [b, t, headCount * headSize]))
+        }
         let (q, k, v) = projections(x, cache: cache)
         let y = isCausal ? causalAttention(query: q, key: k, value: v, scale: 1 / Float(headSize).squareRoot())
                          : matmul(scores(q, k).softmax(), v)              // [B, H, T, D]
@@ -104,15 +116,54 @@ public struct MultiHeadAttention: Layer {
 /// The keys and values [B, K, S, D] of the positions seen so far, for one attention layer.
 /// A reference type: the model's layers append to their caches as a sequence grows.
 public final class AttentionCache: @unchecked Sendable {
-    public private(set) var keys: Tensor?
-    public private(set) var values: Tensor?
+    /// [B, K, capacity, D]: the first `length` positions are filled. Capacity doubles when full, so
+    /// appending a position copies only that position (amortized), not the whole cache.
+    public private(set) var keyStorage: Tensor?
+    public private(set) var valueStorage: Tensor?
+    /// Positions held.
+    public private(set) var length = 0
     public init() {}
 
-    /// Positions held.
-    public var length: Int { keys?.shape[2] ?? 0 }
+    /// The held keys [B, K, length, D] (a compact copy).
+    public var keys: Tensor? { keyStorage.map { compact($0) } }
+    /// The held values [B, K, length, D] (a compact copy).
+    public var values: Tensor? { valueStorage.map { compact($0) } }
 
+    func compact(_ storage: Tensor) -> Tensor {
+        storage.shape[2] == length ? storage : storage.slice(alongAxis: 2, range: 0..<length)
+    }
+
+    /// Appends positions [B, K, T, D] after the held ones.
     func append(keys k: Tensor, values v: Tensor) {
-        keys = keys.map { concatenate([$0, k], alongAxis: 2) } ?? k
-        values = values.map { concatenate([$0, v], alongAxis: 2) } ?? v
+        let (b, heads, t, d) = (k.shape[0], k.shape[1], k.shape[2], k.shape[3])
+        let capacity = keyStorage?.shape[2] ?? 0
+        if length + t > capacity {
+            let grown = Swift.max(2 * capacity, length + t, 16)
+            keyStorage = Self.copy(keyStorage, length: length, into: [b, heads, grown, d])
+            valueStorage = Self.copy(valueStorage, length: length, into: [b, heads, grown, d])
+        }
+        Self.write(k, into: &keyStorage!, at: length)
+        Self.write(v, into: &valueStorage!, at: length)
+        length += t
+    }
+
+    /// A new storage of `shape` holding the first `length` positions of `old`.
+    static func copy(_ old: Tensor?, length: Int, into shape: [Int]) -> Tensor {
+        var storage = Tensor.zeros(shape)
+        if let old { write(old.slice(alongAxis: 2, range: 0..<length), into: &storage, at: 0) }
+        return storage
+    }
+
+    /// Writes x [B, K, T, D] into positions position..<position+T of storage [B, K, capacity, D], in place.
+    static func write(_ x: Tensor, into storage: inout Tensor, at position: Int) {
+        let (t, d, capacity) = (x.shape[2], x.shape[3], storage.shape[2])
+        let heads = x.shape[0] * x.shape[1]
+        x.withUnsafeBufferPointer { source in
+            storage.withUnsafeMutableBufferPointer { target in
+                for h in 0..<heads {
+                    (target.baseAddress! + (h * capacity + position) * d).update(from: source.baseAddress! + h * t * d, count: t * d)
+                }
+            }
+        }
     }
 }

@@ -180,6 +180,37 @@ extension Tensor {
 /// Causal scaled dot-product attention over q [B, H, T, D] and k, v [B, H, S, D] (S ≥ T; the T
 /// queries are the last T positions). The T x S probabilities are computed once per head and kept
 /// for the backward pass; masked entries are never exponentiated.
+/// Causal attention for decoding with a KV cache, inference only (nothing recorded): `q` [B, H, T, D]
+/// attends to the first `length` positions of `keys` and `values` [B, H, capacity, D] (a cache's
+/// storage, read in place), the last T of them being the query's own positions.
+public func causalAttention(query q: Tensor, cachedKeys k: Tensor, cachedValues v: Tensor, length s: Int, scale: Float) -> Tensor {
+    precondition(q.rank == 4 && k.rank == 4 && v.shape == k.shape && q.shape[0] == k.shape[0] && q.shape[1] == k.shape[1]
+                 && q.shape[3] == k.shape[3] && s >= q.shape[2] && s <= k.shape[2],
+                 "causalAttention: query \(q.shape), cached keys \(k.shape), values \(v.shape), length \(s) need [B, H, T, D], [B, H, capacity, D] and T ≤ length ≤ capacity")
+    let (b, h, t, d, capacity) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3], k.shape[2])
+    let heads = b * h, shift = s - t
+    let p = Tensor(uninitializedShape: [b, h, t, s])
+    GEMM.multiplyBatched(transposeA: false, transposeB: true, batchCount: heads, m: t, n: s, k: d, a: q.pointer, lda: d, strideA: t * d,
+                         b: k.pointer, ldb: d, strideB: capacity * d, c: p.pointer, ldc: s, strideC: t * s)
+    let pp = UncheckedSendable(p.pointer)
+    Parallel.forChunks(heads * t, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { rows in
+        for row in rows {
+            let i = row % t, valid = i + shift + 1
+            let r = pp.value + row * s
+            var m = -Float.infinity
+            for j in 0..<valid { r[j] *= scale; m = Swift.max(m, r[j]) }
+            let total = ak_vexp_shifted_sum(r, m, r, Int64(valid))
+            let inv = 1 / total
+            for j in 0..<valid { r[j] *= inv }
+            if valid < s { (r + valid).initialize(repeating: 0, count: s - valid) }
+        }
+    }
+    let y = Tensor(uninitializedShape: [b, h, t, d])
+    GEMM.multiplyBatched(transposeA: false, transposeB: false, batchCount: heads, m: t, n: d, k: s, a: p.pointer, lda: s, strideA: t * s,
+                         b: v.pointer, ldb: d, strideB: capacity * d, c: y.pointer, ldc: d, strideC: t * d)
+    return withExtendedLifetime((p, k, v)) { y }
+}
+
 public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, scale: Float) -> Tensor {
     precondition(q.rank == 4 && k.rank == 4 && v.shape == k.shape && q.shape[0] == k.shape[0] && q.shape[1] == k.shape[1]
                  && q.shape[3] == k.shape[3] && k.shape[2] >= q.shape[2],
