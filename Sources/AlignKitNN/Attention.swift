@@ -92,16 +92,19 @@ public struct MultiHeadAttention: Layer {
     public func callAsFunction(_ x: Tensor, cache: AttentionCache?) -> Tensor {
         let (b, t) = (x.shape[0], x.shape[1])
         // Decoding without gradients: attend to the cache's storage in place (no copy of the cache).
-        if let cache, isCausal, kvHeadCount == headCount, !GradientRecording.isEnabled {
-            let offset = cache.length
+        // Grouped heads (GQA) read their shared key/value head as G·T query rows of one product.
+        if let cache, isCausal, !GradientRecording.isEnabled {
+            let offset = cache.length, groups = headCount / kvHeadCount
             var q = splitHeads(query(x), heads: headCount)
             var k = splitHeads(key(x), heads: kvHeadCount)
             let v = splitHeads(value(x), heads: kvHeadCount)
             if let rotary { q = rotary(q, offset: offset); k = rotary(k, offset: offset) }
             cache.append(keys: k, values: v)
-            let y = causalAttention(query: q, cachedKeys: cache.keyStorage!, cachedValues: cache.valueStorage!, length: cache.length,
+            let y = causalAttention(query: q.reshaped(to: [b, kvHeadCount, groups * t, headSize]), cachedKeys: cache.keyStorage!,
+                                    cachedValues: cache.valueStorage!, length: cache.length, groups: groups,
                                     scale: 1 / Float(headSize).squareRoot())
-            return output(y.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [b, t, headCount * headSize]))
+            return output(y.reshaped(to: [b, headCount, t, headSize]).transposed(permutation: [0, 2, 1, 3])
+                .reshaped(to: [b, t, headCount * headSize]))
         }
         let (q, k, v) = projections(x, cache: cache)
         let y = isCausal ? causalAttention(query: q, key: k, value: v, scale: 1 / Float(headSize).squareRoot())

@@ -180,22 +180,25 @@ extension Tensor {
 /// Causal scaled dot-product attention over q [B, H, T, D] and k, v [B, H, S, D] (S ≥ T; the T
 /// queries are the last T positions). The T x S probabilities are computed once per head and kept
 /// for the backward pass; masked entries are never exponentiated.
-/// Causal attention for decoding with a KV cache, inference only (nothing recorded): `q` [B, H, T, D]
-/// attends to the first `length` positions of `keys` and `values` [B, H, capacity, D] (a cache's
-/// storage, read in place), the last T of them being the query's own positions.
-public func causalAttention(query q: Tensor, cachedKeys k: Tensor, cachedValues v: Tensor, length s: Int, scale: Float) -> Tensor {
+/// Causal attention for decoding with a KV cache, inference only (nothing recorded): `q` [B, K, G·T, D]
+/// (the G query heads that share each key/value head, T positions each) attends to the first `length`
+/// positions of `keys` and `values` [B, K, capacity, D] (a cache's storage, read in place), the last T
+/// of them being the query's own positions.
+public func causalAttention(query q: Tensor, cachedKeys k: Tensor, cachedValues v: Tensor, length s: Int, groups: Int = 1,
+                            scale: Float) -> Tensor {
     precondition(q.rank == 4 && k.rank == 4 && v.shape == k.shape && q.shape[0] == k.shape[0] && q.shape[1] == k.shape[1]
-                 && q.shape[3] == k.shape[3] && s >= q.shape[2] && s <= k.shape[2],
-                 "causalAttention: query \(q.shape), cached keys \(k.shape), values \(v.shape), length \(s) need [B, H, T, D], [B, H, capacity, D] and T ≤ length ≤ capacity")
+                 && q.shape[3] == k.shape[3] && groups >= 1 && q.shape[2] % groups == 0 && s >= q.shape[2] / groups && s <= k.shape[2],
+                 "causalAttention: query \(q.shape), cached keys \(k.shape), values \(v.shape), length \(s), groups \(groups) need [B, K, G·T, D], [B, K, capacity, D] and T ≤ length ≤ capacity")
     let (b, h, t, d, capacity) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3], k.shape[2])
-    let heads = b * h, shift = s - t
+    let positions = t / groups
+    let heads = b * h, shift = s - positions
     let p = Tensor(uninitializedShape: [b, h, t, s])
     GEMM.multiplyBatched(transposeA: false, transposeB: true, batchCount: heads, m: t, n: s, k: d, a: q.pointer, lda: d, strideA: t * d,
                          b: k.pointer, ldb: d, strideB: capacity * d, c: p.pointer, ldc: s, strideC: t * s)
     let pp = UncheckedSendable(p.pointer)
     Parallel.forChunks(heads * t, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { rows in
         for row in rows {
-            let i = row % t, valid = i + shift + 1
+            let i = row % t % positions, valid = i + shift + 1
             let r = pp.value + row * s
             var m = -Float.infinity
             for j in 0..<valid { r[j] *= scale; m = Swift.max(m, r[j]) }
