@@ -184,14 +184,15 @@ extension Tensor {
     }
 
     /// GELU, tanh approximation (GPT-2): x/2 (1 + tanh(√(2/π) (x + 0.044715 x³))).
+    /// tanh goes through the vectorized `ak_vtanh` (libm's scalar tanhf was a quarter of a GPT-2 DPO
+    /// step); the backward pass recomputes it rather than keeping another activation-sized tensor.
     public func geluTanh() -> Tensor {
         let c: Float = 0.7978845608028654
-        return unary({ x in 0.5 * x * (1 + tanhf(c * (x + 0.044715 * x * x * x))) }) { x, _, g in
-            Tensor.zipped(g, x) { g, x in
-                let t = tanhf(c * (x + 0.044715 * x * x * x))
-                let du = c * (1 + 3 * 0.044715 * x * x)
-                return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-            }
+        func inner(_ x: Tensor) -> Tensor { x.mapped { c * ($0 + 0.044715 * $0 * $0 * $0) }.mapped(vectorized: ak_vtanh) }
+        let x = self
+        let y = Tensor.zipped(x, inner(x)) { x, t in 0.5 * x * (1 + t) }
+        return y.recorded(from: [x]) { g, _ in
+            [Tensor.zipped(g, x, inner(x)) { g, x, t in g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)) }]
         }
     }
 
