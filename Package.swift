@@ -28,7 +28,7 @@ let package = Package(
         ]),
         // The parsers as fuzz targets, valid seed files, a mutator and a driver (see `alignkit-fuzz`).
         .target(name: "AlignKitFuzzing", dependencies: ["AlignKitAlignment"]),
-        .executableTarget(name: "alignkit-fuzz", dependencies: ["AlignKitFuzzing"]),
+        .executableTarget(name: "alignkit-fuzz", dependencies: ["AlignKitFuzzing"], path: "Sources/AlignKitFuzzCLI"),
         .executableTarget(name: "alignkit", dependencies: [
             "AlignKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

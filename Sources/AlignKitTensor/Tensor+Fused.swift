@@ -180,6 +180,25 @@ extension Tensor {
 /// Causal scaled dot-product attention over q [B, H, T, D] and k, v [B, H, S, D] (S ≥ T; the T
 /// queries are the last T positions). The T x S probabilities are computed once per head and kept
 /// for the backward pass; masked entries are never exponentiated.
+/// Scores → causal probabilities in place, rows of `width` (S) in blocks of `rowsPerHead` per head: row
+/// i of a head is query position i % `positions` (grouped heads stack G blocks of `positions` rows),
+/// which sees the first (S − positions) + i + 1 keys; the rest of the row becomes 0.
+func causalSoftmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, rowsPerHead t: Int, positions: Int, width s: Int, scale: Float) {
+    let pp = UncheckedSendable(p), shift = s - positions
+    Parallel.forChunks(rows, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { chunk in
+        for row in chunk {
+            let valid = row % t % positions + shift + 1
+            let r = pp.value + row * s
+            var m = -Float.infinity
+            for j in 0..<valid { r[j] *= scale; m = Swift.max(m, r[j]) }
+            let total = ak_vexp_shifted_sum(r, m, r, Int64(valid))
+            let inv = 1 / total
+            for j in 0..<valid { r[j] *= inv }
+            if valid < s { (r + valid).initialize(repeating: 0, count: s - valid) }
+        }
+    }
+}
+
 /// Causal attention for decoding with a KV cache, inference only (nothing recorded): `q` [B, K, G·T, D]
 /// (the G query heads that share each key/value head, T positions each) attends to the first `length`
 /// positions of `keys` and `values` [B, K, capacity, D] (a cache's storage, read in place), the last T
@@ -191,23 +210,11 @@ public func causalAttention(query q: Tensor, cachedKeys k: Tensor, cachedValues 
                  "causalAttention: query \(q.shape), cached keys \(k.shape), values \(v.shape), length \(s), groups \(groups) need [B, K, G·T, D], [B, K, capacity, D] and T ≤ length ≤ capacity")
     let (b, h, t, d, capacity) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3], k.shape[2])
     let positions = t / groups
-    let heads = b * h, shift = s - positions
+    let heads = b * h
     let p = Tensor(uninitializedShape: [b, h, t, s])
     GEMM.multiplyBatched(transposeA: false, transposeB: true, batchCount: heads, m: t, n: s, k: d, a: q.pointer, lda: d, strideA: t * d,
                          b: k.pointer, ldb: d, strideB: capacity * d, c: p.pointer, ldc: s, strideC: t * s)
-    let pp = UncheckedSendable(p.pointer)
-    Parallel.forChunks(heads * t, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { rows in
-        for row in rows {
-            let i = row % t % positions, valid = i + shift + 1
-            let r = pp.value + row * s
-            var m = -Float.infinity
-            for j in 0..<valid { r[j] *= scale; m = Swift.max(m, r[j]) }
-            let total = ak_vexp_shifted_sum(r, m, r, Int64(valid))
-            let inv = 1 / total
-            for j in 0..<valid { r[j] *= inv }
-            if valid < s { (r + valid).initialize(repeating: 0, count: s - valid) }
-        }
-    }
+    causalSoftmaxRows(p.pointer, rows: heads * t, rowsPerHead: t, positions: positions, width: s, scale: scale)
     let y = Tensor(uninitializedShape: [b, h, t, d])
     GEMM.multiplyBatched(transposeA: false, transposeB: false, batchCount: heads, m: t, n: d, k: s, a: p.pointer, lda: s, strideA: t * s,
                          b: v.pointer, ldb: d, strideB: capacity * d, c: y.pointer, ldc: d, strideC: t * d)
@@ -219,7 +226,7 @@ public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, sca
                  && q.shape[3] == k.shape[3] && k.shape[2] >= q.shape[2],
                  "causalAttention: query \(q.shape), key \(k.shape), value \(v.shape) need [B, H, T, D] and [B, H, S, D] with S ≥ T")
     let (b, h, t, d, s) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3], k.shape[2])
-    let heads = b * h, shift = s - t
+    let heads = b * h
     /// One m x n product per head, every matrix contiguous: C = op(A) op(B).
     func perHead(_ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
                  _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
@@ -229,19 +236,8 @@ public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, sca
     }
     let p = Tensor(uninitializedShape: [b, h, t, s])
     perHead(false, true, m: t, n: s, k: d, q.pointer, k.pointer, p.pointer)
-    let pp = UncheckedSendable(p.pointer)
-    Parallel.forChunks(heads * t, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { rows in
-        for row in rows {
-            let i = row % t, valid = i + shift + 1
-            let r = pp.value + row * s
-            var m = -Float.infinity
-            for j in 0..<valid { r[j] *= scale; m = Swift.max(m, r[j]) }
-            let total = ak_vexp_shifted_sum(r, m, r, Int64(valid))
-            let inv = 1 / total
-            for j in 0..<valid { r[j] *= inv }
-            if valid < s { (r + valid).initialize(repeating: 0, count: s - valid) }
-        }
-    }
+    causalSoftmaxRows(p.pointer, rows: heads * t, rowsPerHead: t, positions: t, width: s, scale: scale)
+    let pp = UncheckedSendable(p.pointer), shift = s - t   // for the backward pass
     let y = Tensor(uninitializedShape: [b, h, t, d])
     perHead(false, false, m: t, n: d, k: s, p.pointer, v.pointer, y.pointer)
     return y.recorded(from: [q, k, v]) { [p] g, tracked in

@@ -43,47 +43,45 @@ void ak_sgemm_skinny_nt_portable(int64_t m, int64_t n, int64_t k, const float *a
 
 #define SKINNY_ROWS 8
 
+// R rows of A against 32 columns of B; inlined with R constant for a full block of 8 rows (the
+// accumulators stay in registers) and with R variable for the last rows.
+static inline __attribute__((always_inline, target("avx512f")))
+void skinny_nn_rows(int64_t R, int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b, int64_t ldb,
+                    float *c, int64_t ldc, int beta, __mmask16 m0, __mmask16 m1) {
+    __m512 acc[SKINNY_ROWS][2];
+    for (int r = 0; r < SKINNY_ROWS; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
+    for (int64_t p = 0; p < k; p++, b += ldb) {
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        for (int r = 0; r < R; r++) {
+            __m512 x = _mm512_set1_ps(a[r * rsa + p * csa]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *cr = c + r * ldc;
+        if (beta) {
+            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, cr));
+            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, cr + 16));
+        }
+        _mm512_mask_storeu_ps(cr, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(cr + 16, m1, acc[r][1]);
+    }
+}
+
 __attribute__((target("avx512f")))
 void ak_sgemm_skinny_nn_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
                                const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
     for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
         int64_t rows = m - i0 < SKINNY_ROWS ? m - i0 : SKINNY_ROWS;
-        const float *ai = a + i0 * rsa;
         for (int64_t j0 = 0; j0 < n; j0 += 32) {
             int64_t w = n - j0;
             __mmask16 m0 = w >= 16 ? 0xFFFF : (__mmask16)((1u << w) - 1);
             __mmask16 m1 = w >= 32 ? 0xFFFF : (w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0);
-            __m512 acc[SKINNY_ROWS][2];
-            for (int r = 0; r < SKINNY_ROWS; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
-            const float *bp = b + j0;
-            if (rows == SKINNY_ROWS) {
-                for (int64_t p = 0; p < k; p++, bp += ldb) {
-                    __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
-                    for (int r = 0; r < SKINNY_ROWS; r++) {
-                        __m512 x = _mm512_set1_ps(ai[r * rsa + p * csa]);
-                        acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-                        acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-                    }
-                }
-            } else {
-                for (int64_t p = 0; p < k; p++, bp += ldb) {
-                    __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
-                    for (int r = 0; r < rows; r++) {
-                        __m512 x = _mm512_set1_ps(ai[r * rsa + p * csa]);
-                        acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-                        acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-                    }
-                }
-            }
-            for (int r = 0; r < rows; r++) {
-                float *cr = c + (i0 + r) * ldc + j0;
-                if (beta) {
-                    acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, cr));
-                    acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, cr + 16));
-                }
-                _mm512_mask_storeu_ps(cr, m0, acc[r][0]);
-                _mm512_mask_storeu_ps(cr + 16, m1, acc[r][1]);
-            }
+            const float *ai = a + i0 * rsa;
+            float *cij = c + i0 * ldc + j0;
+            if (rows == SKINNY_ROWS) skinny_nn_rows(SKINNY_ROWS, k, ai, rsa, csa, b + j0, ldb, cij, ldc, beta, m0, m1);
+            else skinny_nn_rows(rows, k, ai, rsa, csa, b + j0, ldb, cij, ldc, beta, m0, m1);
         }
     }
 }
