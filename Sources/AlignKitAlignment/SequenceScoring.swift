@@ -17,6 +17,9 @@ public struct CompletionBatch: Sendable {
     public let labels: [Int]
     /// Completion tokens scored per row.
     public let lengths: [Int]
+    /// For preference pairs: the same rows with each prompt packed once for both completions (nil when
+    /// the rows were given one by one, or a prompt is empty).
+    public private(set) var sharedPrompts: SharedPromptRows?
 
     /// Rows from (prompt, completion) pairs; padding uses `padID`.
     public init(_ sequences: [(prompt: [Int], completion: [Int])], padID: Int = 0) {
@@ -37,9 +40,65 @@ public struct CompletionBatch: Sendable {
         self.lengths = lengths
     }
 
-    /// The rows of preference pairs: every chosen completion, then every rejected one.
-    public init(pairs: [EncodedExample], padID: Int = 0) {
+    /// The rows of preference pairs: every chosen completion, then every rejected one. With
+    /// `sharePrompts`, scoring runs each prompt through the model once for both completions.
+    public init(pairs: [EncodedExample], padID: Int = 0, sharePrompts: Bool = true) {
         self.init(pairs.map { ($0.prompt, $0.completions[0]) } + pairs.map { ($0.prompt, $0.completions[1]) }, padID: padID)
+        if sharePrompts && pairs.allSatisfy({ !$0.prompt.isEmpty }) {
+            sharedPrompts = SharedPromptRows(prompts: pairs.map(\.prompt), completions: [pairs.map { $0.completions[0] }, pairs.map { $0.completions[1] }],
+                                             padID: padID)
+        }
+    }
+}
+
+/// Prompts that several completions share, packed by a `SharedPrefixLayout`: the prompts left-padded
+/// (so every prompt's last token, which predicts its completions' first, is at the same position), then
+/// each completion's tokens but its last, right-padded. Position (prompt i, last) and (completion r, j)
+/// predict completion r's tokens 0 and j + 1.
+public struct SharedPromptRows: Sendable {
+    public let layout: SharedPrefixLayout
+    /// One token per packed row.
+    public let tokens: [Int]
+    /// The scored positions: packed rows, their labels, and the batch row (completion) each belongs to.
+    let scored: ScoredPositions
+
+    /// `completions[c][i]` continues `prompts[i]`; batch row c·prompts.count + i.
+    init(prompts: [[Int]], completions: [[[Int]]], padID: Int) {
+        let n = prompts.count, p = prompts.map(\.count).max()!
+        let width = max(1, completions.joined().map { $0.count - 1 }.max() ?? 1)
+        layout = SharedPrefixLayout(prefixes: n, prefixWidth: p, starts: prompts.map { p - $0.count }, copies: completions.count, width: width)
+        var tokens = [Int](repeating: padID, count: layout.rowCount)
+        var scored = ScoredPositions()
+        for (i, prompt) in prompts.enumerated() {
+            for (j, id) in prompt.enumerated() { tokens[layout.prefixRow(i, p - prompt.count + j)] = id }
+        }
+        for (c, group) in completions.enumerated() {
+            for (i, completion) in group.enumerated() {
+                let r = c * n + i
+                guard let first = completion.first else { continue }
+                scored.append(row: layout.prefixRow(i, p - 1), label: first, owner: r)
+                for j in 0..<(completion.count - 1) {
+                    tokens[layout.continuationRow(r, j)] = completion[j]
+                    scored.append(row: layout.continuationRow(r, j), label: completion[j + 1], owner: r)
+                }
+            }
+        }
+        self.tokens = tokens
+        self.scored = scored
+    }
+}
+
+/// Hidden-state rows that predict completion tokens: the row, the token it predicts, and the batch row
+/// whose completion the token belongs to.
+struct ScoredPositions: Sendable {
+    var rows: [Int] = [], labels: [Int] = [], owners: [Int] = []
+    mutating func append(row: Int, label: Int, owner: Int) { rows.append(row); labels.append(label); owners.append(owner) }
+
+    /// [batch rows, N]: 1 where position k belongs to the row, so that a product sums each row's positions.
+    func ownership(rows count: Int) -> Tensor {
+        var values = [Float](repeating: 0, count: count * owners.count)
+        for (k, owner) in owners.enumerated() { values[owner * owners.count + k] = 1 }
+        return Tensor(values, shape: [count, owners.count])
     }
 }
 
@@ -47,6 +106,13 @@ extension CompletionBatch {
     /// Flat indices (row · width + position) of the scored positions, row by row: the order of
     /// `GPT.completionTokenScores`' outputs.
     public var scoredPositions: [Int] { labels.indices.filter { labels[$0] >= 0 } }
+
+    /// The scored positions of the flat rows (row · width + position).
+    var flatScored: ScoredPositions {
+        var scored = ScoredPositions()
+        for (i, label) in labels.enumerated() where label >= 0 { scored.append(row: i, label: label, owner: i / width) }
+        return scored
+    }
 }
 
 /// A batch's completion scores under one model.
@@ -61,23 +127,31 @@ public struct CompletionScores {
 }
 
 extension GPT {
-    /// Scores each row's completion (see `CompletionBatch`) in one forward pass.
+    /// Scores each row's completion (see `CompletionBatch`) in one forward pass; only the positions that
+    /// predict completion tokens go through the output head.
     public func scoreCompletions(_ batch: CompletionBatch, withLogitStatistics: Bool = true) -> CompletionScores {
-        let v = configuration.vocabularySize, c = configuration.modelSize
-        let hidden = hiddenStates(batch.inputs, batch: batch.rows)
-        let logits = self.logits(fromHidden: hidden).reshaped(to: [batch.rows * batch.width, v])
-        let perToken = logits.logSoftmaxGathering(labels: batch.labels)
-        let sums = perToken.reshaped(to: [batch.rows, batch.width]).sum(squeezingAxes: [1])
+        let c = configuration.modelSize
+        let hidden: Tensor, scored: ScoredPositions
+        if let shared = batch.sharedPrompts {
+            hidden = hiddenStates(shared.tokens, layout: shared.layout)
+            scored = shared.scored
+        } else {
+            hidden = hiddenStates(batch.inputs, batch: batch.rows).reshaped(to: [batch.rows * batch.width, c])
+            scored = batch.flatScored
+        }
+        let gathered = hidden.gathering(atIndices: scored.rows)
+        let perToken = logits(fromHidden: gathered).logSoftmaxGathering(labels: scored.labels)
+        let sums = matmul(scored.ownership(rows: batch.rows), perToken.reshaped(to: [-1, 1])).reshaped(to: [batch.rows])
         var meanLogits = [Double](repeating: 0, count: batch.rows)
         if withLogitStatistics {
             // The head is linear, so a position's mean logit is h · w̄ (+ the bias's mean) with w̄ the mean
             // of the head's V output columns: [N, C] × [C] instead of another pass over the [N, V] logits.
             let perPosition = withoutGradient {
                 let columnMean = head.map { $0.weight.mean(alongAxes: [1]) } ?? tokenEmbedding.table.mean(alongAxes: [0]).reshaped(to: [c, 1])
-                return matmul(hidden.detached().reshaped(to: [batch.rows * batch.width, c]), columnMean.reshaped(to: [c, 1])).scalars
+                return matmul(gathered.detached(), columnMean.reshaped(to: [c, 1])).scalars
             }
             let biasMean = Double(head?.bias?.mean().scalar ?? 0)
-            for (i, label) in batch.labels.enumerated() where label >= 0 { meanLogits[i / batch.width] += Double(perPosition[i]) + biasMean }
+            for (k, owner) in scored.owners.enumerated() { meanLogits[owner] += Double(perPosition[k]) + biasMean }
         }
         return CompletionScores(logProbabilities: sums, lengths: batch.lengths, meanLogitSums: meanLogits)
     }

@@ -168,6 +168,22 @@ public struct GPT: NamedParameters {
         return finalNorm(h)
     }
 
+    /// The final hidden states [R, C] of sequences packed by `layout` (one token per packed row), each
+    /// shared prefix computed once (see `SharedPrefixLayout`).
+    public func hiddenStates(_ tokens: [Int], layout: SharedPrefixLayout) -> Tensor {
+        precondition(tokens.count == layout.rowCount, "GPT: \(tokens.count) tokens for a layout of \(layout.rowCount) rows")
+        for id in tokens {
+            precondition(id >= 0 && id < configuration.vocabularySize, "GPT: token id \(id) is outside the vocabulary of \(configuration.vocabularySize)")
+        }
+        let positions = layout.positions
+        precondition(positions.allSatisfy { $0 < configuration.contextLength },
+                     "GPT: positions up to \(positions.max() ?? 0) exceed the context length \(configuration.contextLength)")
+        var h = tokenEmbedding(tokens)
+        if let positionEmbedding { h = h + positionEmbedding(positions) }
+        for block in blocks { h = block(h, layout: layout) }
+        return finalNorm(h)
+    }
+
     /// Logits [B, T, V] from hidden states [B, T, C].
     public func logits(fromHidden h: Tensor) -> Tensor {
         if let head { return head(h) }

@@ -114,6 +114,76 @@ public struct MultiHeadAttention: Layer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { self(x, cache: nil) }
+
+    /// Causal attention over rows packed by `layout` (x [R, C] → [R, C]): each prefix row attends to
+    /// its own earlier positions, each continuation row to its prefix and then its own earlier positions.
+    /// The prefixes' keys and values are computed once and read by every copy, so their gradients
+    /// collect from all continuations.
+    public func callAsFunction(_ x: Tensor, layout: SharedPrefixLayout) -> Tensor {
+        precondition(isCausal && x.rank == 2 && x.shape[0] == layout.rowCount,
+                     "MultiHeadAttention: input \(x.shape) does not fit the layout's \(layout.rowCount) rows (or the attention is not causal)")
+        let (n, p, t, m) = (layout.prefixes, layout.prefixWidth, layout.width, layout.continuations)
+        func heads(_ y: Tensor, _ count: Int) -> (prefix: Tensor, continuation: Tensor) {
+            let parts = y.split(sizes: [n * p, m * t], alongAxis: 0)
+            return (parts[0].reshaped(to: [n, p, count, headSize]).transposed(permutation: [0, 2, 1, 3]),
+                    parts[1].reshaped(to: [m, t, count, headSize]).transposed(permutation: [0, 2, 1, 3]))
+        }
+        var (qp, qc) = heads(query(x), headCount)
+        var (kp, kc) = heads(key(x), kvHeadCount)
+        let (vp, vc) = heads(value(x), kvHeadCount)
+        if let rotary {
+            let (pp, pc) = (Array(layout.positions[..<(n * p)]), Array(layout.positions[(n * p)...]))
+            qp = rotary(qp, positions: pp); kp = rotary(kp, positions: pp)
+            qc = rotary(qc, positions: pc); kc = rotary(kc, positions: pc)
+        }
+        let scale = 1 / Float(headSize).squareRoot()
+        let yp = causalAttention(query: qp, key: repeatKV(kp), value: repeatKV(vp), scale: scale, firstKeys: layout.starts)
+        func joined(_ prefix: Tensor, _ own: Tensor) -> Tensor {
+            repeatKV(concatenate([concatenate(Array(repeating: prefix, count: layout.copies), alongAxis: 0), own], alongAxis: 2))
+        }
+        let yc = causalAttention(query: qc, key: joined(kp, kc), value: joined(vp, vc), scale: scale,
+                                 firstKeys: (0..<m).map { layout.starts[$0 % n] })
+        let merged = concatenate([yp.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [n * p, headCount * headSize]),
+                                  yc.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [m * t, headCount * headSize])], alongAxis: 0)
+        return output(merged)
+    }
+}
+
+/// Sequences that share prefixes, packed as the rows of one [R, C] matrix so that each prefix goes
+/// through the network once (DPO's chosen and rejected completions share their prompt):
+/// first `prefixes` rows of `prefixWidth` positions, left-padded (prefix i's tokens start at `starts[i]`),
+/// then `copies` groups of `prefixes` continuation rows of `width` positions, right-padded; continuation
+/// row c·prefixes + i continues prefix i.
+public struct SharedPrefixLayout: Sendable, Equatable {
+    public let prefixes: Int, prefixWidth: Int, copies: Int, width: Int
+    /// Per prefix, its first real position (prefixWidth − its length).
+    public let starts: [Int]
+
+    public init(prefixes: Int, prefixWidth: Int, starts: [Int], copies: Int, width: Int) {
+        precondition(prefixes > 0 && prefixWidth > 0 && copies > 0 && width > 0 && starts.count == prefixes
+                     && starts.allSatisfy { $0 >= 0 && $0 < prefixWidth },
+                     "SharedPrefixLayout: \(prefixes) prefixes of width \(prefixWidth) (starts \(starts)), \(copies) copies of width \(width)")
+        self.prefixes = prefixes; self.prefixWidth = prefixWidth; self.starts = starts; self.copies = copies; self.width = width
+    }
+
+    public var continuations: Int { copies * prefixes }
+    public var rowCount: Int { prefixes * prefixWidth + continuations * width }
+
+    /// Every packed row's position in its own sequence (0 at the prefix's first token; padding gets 0).
+    public var positions: [Int] {
+        var result: [Int] = []
+        result.reserveCapacity(rowCount)
+        for i in 0..<prefixes { for j in 0..<prefixWidth { result.append(Swift.max(0, j - starts[i])) } }
+        for r in 0..<continuations {
+            let length = prefixWidth - starts[r % prefixes]
+            for j in 0..<width { result.append(length + j) }
+        }
+        return result
+    }
+
+    /// The packed row of prefix i's position j (in the padded layout) and of continuation r's position j.
+    public func prefixRow(_ i: Int, _ j: Int) -> Int { i * prefixWidth + j }
+    public func continuationRow(_ r: Int, _ j: Int) -> Int { prefixes * prefixWidth + r * width + j }
 }
 
 /// The keys and values [B, K, S, D] of the positions seen so far, for one attention layer.

@@ -96,9 +96,22 @@ public struct RotaryEmbedding: Sendable {
         let t = x.shape[x.rank - 2], d = x.shape[x.rank - 1]
         precondition(d == dimension, "RotaryEmbedding: last axis \(d) of \(x.shape) must be \(dimension)")
         precondition(offset + t <= cosine.shape[0], "RotaryEmbedding: positions up to \(offset + t) exceed \(cosine.shape[0])")
+        return rotate(x, cosine.slice(alongAxis: 0, range: offset..<(offset + t)), sine.slice(alongAxis: 0, range: offset..<(offset + t)))
+    }
+
+    /// Rotates x [B, H, T, D], row b by its own positions `positions[b·T ..< (b+1)·T]`.
+    public func callAsFunction(_ x: Tensor, positions: [Int]) -> Tensor {
+        precondition(x.rank == 4 && x.shape[3] == dimension && positions.count == x.shape[0] * x.shape[2],
+                     "RotaryEmbedding: \(positions.count) positions for x \(x.shape) (need [B, H, T, \(dimension)] and B·T positions)")
+        let shape = [x.shape[0], 1, x.shape[2], dimension]
+        return rotate(x, cosine.gathering(atIndices: positions).reshaped(to: shape), sine.gathering(atIndices: positions).reshaped(to: shape))
+    }
+
+    /// x cos + rotate_half(x) sin, with rotate_half(x) = [-x₂, x₁].
+    func rotate(_ x: Tensor, _ c: Tensor, _ s: Tensor) -> Tensor {
+        let d = x.shape[x.rank - 1]
         let halves = x.split(sizes: [d / 2, d / 2], alongAxis: -1)
         let rotated = concatenate([halves[1].negated(), halves[0]], alongAxis: -1)
-        let c = cosine.slice(alongAxis: 0, range: offset..<(offset + t)), s = sine.slice(alongAxis: 0, range: offset..<(offset + t))
         return x * c + rotated * s
     }
 }

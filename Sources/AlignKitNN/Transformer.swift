@@ -66,11 +66,20 @@ public struct TransformerBlock: Layer {
 
     /// The block over x [B, T, C]; with a cache, x holds the positions after the cached ones.
     public func callAsFunction(_ x: Tensor, cache: AttentionCache?) -> Tensor {
+        residual(x) { attention($0, cache: cache) }
+    }
+
+    /// The block over rows packed by `layout` (x [R, C]; see `SharedPrefixLayout`).
+    public func callAsFunction(_ x: Tensor, layout: SharedPrefixLayout) -> Tensor {
+        residual(x) { attention($0, layout: layout) }
+    }
+
+    func residual(_ x: Tensor, _ attend: (Tensor) -> Tensor) -> Tensor {
         if preNorm {
-            let h = x + attention(norm1(x), cache: cache)
+            let h = x + attend(norm1(x))
             return h + feedForward(norm2(h))
         }
-        let h = norm1(x + attention(x, cache: cache))
+        let h = norm1(x + attend(x))
         return norm2(h + feedForward(h))
     }
 

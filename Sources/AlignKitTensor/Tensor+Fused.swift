@@ -182,18 +182,24 @@ extension Tensor {
 /// for the backward pass; masked entries are never exponentiated.
 /// Scores → causal probabilities in place, rows of `width` (S) in blocks of `rowsPerHead` per head: row
 /// i of a head is query position i % `positions` (grouped heads stack G blocks of `positions` rows),
-/// which sees the first (S − positions) + i + 1 keys; the rest of the row becomes 0.
-func causalSoftmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, rowsPerHead t: Int, positions: Int, width s: Int, scale: Float) {
-    let pp = UncheckedSendable(p), shift = s - positions
+/// which sees the first (S − positions) + i + 1 keys; the rest of the row becomes 0. With `firstKeys`
+/// (one per batch element, `rowsPerBatch` rows each; left padding), a row also skips the keys before its
+/// batch element's first one, unless it is itself a padding row (which then sees all keys up to its own).
+func causalSoftmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, rowsPerHead t: Int, positions: Int, width s: Int, scale: Float,
+                       firstKeys: UnsafePointer<Int>? = nil, rowsPerBatch: Int = 1) {
+    let pp = UncheckedSendable(p), shift = s - positions, starts = UncheckedSendable(firstKeys)
     Parallel.forChunks(rows, grain: Swift.max(1, (1 << 14) / Swift.max(s, 1))) { chunk in
         for row in chunk {
             let valid = row % t % positions + shift + 1
-            let r = pp.value + row * s
+            var lo = 0
+            if let f = starts.value, f[row / rowsPerBatch] < valid { lo = f[row / rowsPerBatch] }
+            let r = pp.value + row * s, kept = r + lo
             var m = -Float.infinity
-            for j in 0..<valid { r[j] *= scale; m = Swift.max(m, r[j]) }
-            let total = ak_vexp_shifted_sum(r, m, r, Int64(valid))
+            for j in 0..<(valid - lo) { kept[j] *= scale; m = Swift.max(m, kept[j]) }
+            let total = ak_vexp_shifted_sum(kept, m, kept, Int64(valid - lo))
             let inv = 1 / total
-            for j in 0..<valid { r[j] *= inv }
+            for j in 0..<(valid - lo) { kept[j] *= inv }
+            if lo > 0 { r.initialize(repeating: 0, count: lo) }
             if valid < s { (r + valid).initialize(repeating: 0, count: s - valid) }
         }
     }
@@ -221,10 +227,14 @@ public func causalAttention(query q: Tensor, cachedKeys k: Tensor, cachedValues 
     return withExtendedLifetime((p, k, v)) { y }
 }
 
-public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, scale: Float) -> Tensor {
+/// `firstKeys` (one per batch element) masks each element's keys before its first (left padding; see
+/// `causalSoftmaxRows`).
+public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, scale: Float, firstKeys: [Int]? = nil) -> Tensor {
     precondition(q.rank == 4 && k.rank == 4 && v.shape == k.shape && q.shape[0] == k.shape[0] && q.shape[1] == k.shape[1]
                  && q.shape[3] == k.shape[3] && k.shape[2] >= q.shape[2],
                  "causalAttention: query \(q.shape), key \(k.shape), value \(v.shape) need [B, H, T, D] and [B, H, S, D] with S ≥ T")
+    precondition(firstKeys.map { $0.count == q.shape[0] && $0.allSatisfy { $0 >= 0 && $0 < k.shape[2] } } ?? true,
+                 "causalAttention: firstKeys \(firstKeys ?? []) need one key index per batch element of \(q.shape)")
     let (b, h, t, d, s) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3], k.shape[2])
     let heads = b * h
     /// One m x n product per head, every matrix contiguous: C = op(A) op(B).
@@ -236,7 +246,14 @@ public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, sca
     }
     let p = Tensor(uninitializedShape: [b, h, t, s])
     perHead(false, true, m: t, n: s, k: d, q.pointer, k.pointer, p.pointer)
-    causalSoftmaxRows(p.pointer, rows: heads * t, rowsPerHead: t, positions: t, width: s, scale: scale)
+    if let firstKeys {
+        firstKeys.withUnsafeBufferPointer { f in
+            causalSoftmaxRows(p.pointer, rows: heads * t, rowsPerHead: t, positions: t, width: s, scale: scale,
+                              firstKeys: f.baseAddress, rowsPerBatch: h * t)
+        }
+    } else {
+        causalSoftmaxRows(p.pointer, rows: heads * t, rowsPerHead: t, positions: t, width: s, scale: scale)
+    }
     let pp = UncheckedSendable(p.pointer), shift = s - t   // for the backward pass
     let y = Tensor(uninitializedShape: [b, h, t, d])
     perHead(false, false, m: t, n: d, k: s, p.pointer, v.pointer, y.pointer)

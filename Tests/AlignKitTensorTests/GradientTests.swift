@@ -95,6 +95,10 @@ let fusedCases: [GradientCase] = [
     GradientCase("causal attention with 2 cached positions", [[2, 1, 3, 4], [2, 1, 5, 4], [2, 1, 5, 4]]) {
         causalAttention(query: $0[0], key: $0[1], value: $0[2], scale: 0.5)
     },
+    // Batch element 1's keys start at 3: its first query row (sees keys 0...2) is a padding row.
+    GradientCase("causal attention with left padding", [[2, 2, 3, 4], [2, 2, 5, 4], [2, 2, 5, 4]]) {
+        causalAttention(query: $0[0], key: $0[1], value: $0[2], scale: 0.5, firstKeys: [1, 3])
+    },
 ]
 
 let linearAlgebraCases: [GradientCase] = [
@@ -155,6 +159,11 @@ struct FusedValueTests {
         let fused = causalAttention(query: x, key: k, value: v, scale: 0.5)
         let plain = matmul((matmul(x, k, transposeB: true) * 0.5).causallyMasked().softmax(), v)
         #expect(zip(fused.scalars, plain.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        // Left padding: keys before each element's first are masked (−∞ before the softmax).
+        let padded = causalAttention(query: x, key: k, value: v, scale: 0.5, firstKeys: [0, 2])
+        let mask = Tensor((0..<2).flatMap { b in (0..<7).map { j in b == 1 && j < 2 ? -Float.infinity : 0 } }, shape: [2, 1, 1, 7])
+        let plainPadded = matmul(((matmul(x, k, transposeB: true) * 0.5).causallyMasked() + mask).softmax(), v)
+        #expect(zip(padded.scalars, plainPadded.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
         let logits = Tensor(randomNormal: [6, 9], seed: 4) * 3
         let gathered = logits.logSoftmaxGathering(labels: [0, 8, 3, 3, 1, 7])
         let reference = logits.logSoftmax().gathering(alongAxis: 1, indices: [0, 8, 3, 3, 1, 7])

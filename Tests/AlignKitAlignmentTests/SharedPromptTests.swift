@@ -1,0 +1,59 @@
+// Preference pairs score their shared prompt once (SharedPromptRows): the log-probabilities and every
+// parameter's gradient must equal scoring chosen and rejected as separate full rows.
+import AlignKitAlignment
+import AlignKitModels
+import AlignKitNN
+import AlignKitText
+import Testing
+
+@Suite("Shared prompts")
+struct SharedPromptTests {
+    /// Pairs with prompts of 1 to 9 tokens and completions of 1 to 8, so that both paddings occur.
+    static func pairs(vocabulary: Int) -> [EncodedExample] {
+        var generator = RandomGenerator(seed: 5)
+        func ids(_ n: Int) -> [Int] { (0..<n).map { _ in Int(generator.next() % UInt64(vocabulary)) } }
+        return (0..<5).map { i in
+            EncodedExample(line: i, prompt: ids(1 + (i * 4) % 9), completions: [ids(1 + (i * 3) % 8), ids(1 + (i * 5 + 2) % 8)])
+        }
+    }
+
+    static let configurations = [
+        GPTConfiguration(architecture: .gpt2, vocabularySize: 50, contextLength: 32, modelSize: 16, layerCount: 2, headCount: 2),
+        GPTConfiguration(architecture: .llama, vocabularySize: 50, contextLength: 32, modelSize: 16, layerCount: 2, headCount: 4,
+                         kvHeadCount: 2, tiedEmbeddings: false),
+    ]
+
+    @Test(arguments: configurations) func sharedPromptsScoreAsSeparateRows(_ configuration: GPTConfiguration) {
+        let model = GPT(configuration: configuration, seed: 3)
+        let pairs = Self.pairs(vocabulary: configuration.vocabularySize)
+        let shared = CompletionBatch(pairs: pairs, padID: 0), flat = CompletionBatch(pairs: pairs, padID: 0, sharePrompts: false)
+        #expect(shared.sharedPrompts != nil && flat.sharedPrompts == nil)
+        // A weighted sum, so that every row's gradient counts with its own sign and size.
+        let weights = Tensor((0..<10).map { Float($0 % 3) - 0.7 })
+        func run(_ batch: CompletionBatch) -> (scores: CompletionScores, gradients: [Float]) {
+            var scores: CompletionScores?
+            let (_, gradient) = valueWithGradient(at: model) { m in
+                scores = m.scoreCompletions(batch)
+                return (scores!.logProbabilities * weights).sum()
+            }
+            var g = gradient, values: [Float] = []
+            g.forEachParameter { values += $0.scalars }
+            return (scores!, values)
+        }
+        let a = run(shared), b = run(flat)
+        #expect(a.scores.lengths == b.scores.lengths)
+        // Sums of up to 8 log-probabilities near −ln 50 ≈ −3.9: float32 reordering stays far below 1e-4.
+        for (x, y) in zip(a.scores.logProbabilities.scalars, b.scores.logProbabilities.scalars) { #expect(abs(x - y) < 1e-4, "\(x) vs \(y)") }
+        for (x, y) in zip(a.scores.meanLogitSums, b.scores.meanLogitSums) { #expect(abs(x - y) < 1e-4, "\(x) vs \(y)") }
+        // Gradients: the same sums in another order; relative to the largest component.
+        let scale = b.gradients.map(abs).max()!
+        #expect(a.gradients.count == b.gradients.count && scale > 0)
+        let worst = zip(a.gradients, b.gradients).map { abs($0 - $1) }.max()!
+        #expect(worst < 1e-4 * scale, "largest gradient difference \(worst), largest component \(scale)")
+    }
+
+    @Test func emptyPromptsFallBackToSeparateRows() {
+        let pairs = [EncodedExample(line: 0, prompt: [], completions: [[1, 2], [3]])]
+        #expect(CompletionBatch(pairs: pairs).sharedPrompts == nil)
+    }
+}
