@@ -1,6 +1,6 @@
 """PyTorch reference for `alignkit bench gemm`: GFLOP/s of torch.matmul, served over stdin/stdout.
 
-Each input line is "M K N THREADS SECONDS"; each output line is a JSON object
+Each input line is "M K N THREADS SECONDS [PRECISION]" (fp32 or bf16: bf16 tensors); each output line is a JSON object
 {"gflops": median GFLOP/s over the repetitions that fit in SECONDS}. One process serves a whole
 benchmark run, so that AlignKit and PyTorch can alternate short rounds (the machine's speed drifts).
 """
@@ -13,16 +13,17 @@ import torch
 print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
 cache = {}
 for line in sys.stdin:
-    m, k, n, threads, seconds = line.split()
-    m, k, n, threads, seconds = int(m), int(k), int(n), int(threads), float(seconds)
+    fields = line.split()
+    m, k, n, threads, seconds = int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), float(fields[4])
+    dtype = torch.bfloat16 if len(fields) > 5 and fields[5] == "bf16" else torch.float32
     torch.set_num_threads(threads)
-    if (m, k, n) not in cache:
+    if (m, k, n, dtype) not in cache:
         cache.clear()
         generator = torch.Generator().manual_seed(0)
-        a = torch.rand(m, k, generator=generator) * 2 - 1
-        b = torch.rand(k, n, generator=generator) * 2 - 1
-        cache[(m, k, n)] = (a, b, torch.empty(m, n))
-    a, b, c = cache[(m, k, n)]
+        a = (torch.rand(m, k, generator=generator) * 2 - 1).to(dtype)
+        b = (torch.rand(k, n, generator=generator) * 2 - 1).to(dtype)
+        cache[(m, k, n, dtype)] = (a, b, torch.empty(m, n, dtype=dtype))
+    a, b, c = cache[(m, k, n, dtype)]
     torch.matmul(a, b, out=c)  # warm-up
     times = []
     deadline = time.perf_counter() + seconds

@@ -53,6 +53,40 @@ public enum GEMM {
         }
     }
 
+    /// The precision of the products.
+    public enum Precision: String, CaseIterable, Sendable {
+        case fp32
+        /// Both operands rounded to bf16 (nearest even) and the products accumulated in fp32 (what
+        /// PyTorch's bf16 autocast does to a matmul, though here the result stays fp32): on AMX when the
+        /// CPU has it and the AVX-512 path is selected, else the fp32 kernels on rounded operands (the same
+        /// numbers up to summation order). Products of at most `skinnyRowLimit` rows (decoding) stay fp32.
+        case bf16
+    }
+
+    private static let selectedPrecision = Atomic<Int>(0)
+    @TaskLocal private static var scopedPrecision: Precision?
+
+    /// The precision in use: the innermost `withPrecision`'s, else the process-wide setting (fp32 unless
+    /// set; `--precision bf16` sets it for a command).
+    public static var precision: Precision {
+        get { scopedPrecision ?? Precision.allCases[selectedPrecision.load(ordering: .relaxed)] }
+        set { selectedPrecision.store(Precision.allCases.firstIndex(of: newValue)!, ordering: .relaxed) }
+    }
+
+    /// Runs `body` with products in `precision` on this task only (other tasks keep theirs).
+    public static func withPrecision<R>(_ precision: Precision, _ body: () throws -> R) rethrows -> R {
+        try $scopedPrecision.withValue(precision) { try body() }
+    }
+
+    /// Whether this CPU has AMX with bf16 and the OS granted its tile state.
+    public static let hasAMX: Bool = {
+        let features = ak_cpu_features()
+        return features & Int32(AK_CPU_AMX_BF16) != 0 && features & Int32(AK_CPU_AVX512_BF16) != 0 && ak_amx_request() == 0
+    }()
+
+    /// Whether bf16 products run on AMX now.
+    public static var usesAMX: Bool { precision == .bf16 && path == .avx512 && hasAMX }
+
     typealias InterleaveFunction = @convention(c) (UnsafePointer<Float>?, Int64, Int64, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void
 
     struct Kernel {
@@ -93,7 +127,7 @@ public enum GEMM {
     ) {
         guard batchCount > 0, m > 0, n > 0 else { return }
         let threads = Parallel.threadCount
-        if m <= skinnyRows {
+        if m <= skinnyRowLimit {
             return skinny(transposeA: transposeA, transposeB: transposeB, batchCount: batchCount, m: m, n: n, k: k, a: a, lda: lda,
                           strideA: strideA, b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC,
                           accumulate: accumulate, threads: threads)
@@ -127,7 +161,7 @@ public enum GEMM {
     }
 
     /// Products of at most this many rows of op(A) skip packing (see `skinny`).
-    static let skinnyRows = 8
+    public static let skinnyRowLimit = 8
 
     /// Few rows of op(A) (sampling one token per sequence, attention while decoding): B streams once
     /// from memory through the skinny kernels instead of being packed on every call, which for M ≤ 8
@@ -179,6 +213,10 @@ public enum GEMM {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, threads: Int
     ) {
+        if usesAMX {
+            return productAMX(transposeA, transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                              accumulate: accumulate, threads: threads)
+        }
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
             return
@@ -211,6 +249,7 @@ public enum GEMM {
         }
         let shared = UncheckedSendable((a, b, c, packA, packB))
         let aTasks = min(aPanels, 2 * threads), bTasks = min(bPanels, 2 * threads)
+        let roundToBF16 = precision == .bf16
         var pc = 0
         while pc < k {
             let kc = min(kcMax, k - pc)
@@ -223,12 +262,14 @@ public enum GEMM {
                     guard p1 > p0 else { return }
                     packPanelsA(kernel.interleave, transposeA, a, lda, row: p0 * mr, column: pc,
                                 mc: min(m, p1 * mr) - p0 * mr, kc: kc, mr: mr, into: packA + p0 * mr * kc)
+                    if roundToBF16 { ak_round_bf16(packA + p0 * mr * kc, Int64((p1 - p0) * mr * kc)) }
                 } else {
                     let t = task - aTasks
                     let p0 = bPanels * t / bTasks, p1 = bPanels * (t + 1) / bTasks
                     guard p1 > p0 else { return }
                     packPanelsB(kernel.interleave, transposeB, b, ldb, row: pc, column: p0 * nr,
                                 kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc)
+                    if roundToBF16 { ak_round_bf16(packB + p0 * nr * kc, Int64((p1 - p0) * nr * kc)) }
                 }
             }
             Parallel.forEach(rowBlocks * columnBlocks, maxThreads: threads) { task in
@@ -249,6 +290,58 @@ public enum GEMM {
                 }
             }
             pc += kc
+        }
+    }
+
+    /// One bf16 product on AMX (see sgemm_amx.c): op(A) and op(B) are packed whole into bf16 tiles
+    /// (in parallel), then blocks of up to 128 rows x 256 columns of C go to whichever thread is free;
+    /// each block runs through 32 x 32 tiles over the whole depth.
+    static func productAMX(
+        _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, threads: Int
+    ) {
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
+            return
+        }
+        let kblocks = (k + 31) / 32, rowPairs = (m + 31) / 32, columnPairs = (n + 31) / 32
+        let pairSize = 2 * kblocks * 512   // bf16 values of two tiles over the whole depth
+        let aFloats = rowPairs * pairSize / 2, bFloats = columnPairs * pairSize / 2
+        let packA = CachingAllocator.shared.allocate(floatCount: aFloats), packB = CachingAllocator.shared.allocate(floatCount: bFloats)
+        defer {
+            CachingAllocator.shared.deallocate(packA, floatCount: aFloats)
+            CachingAllocator.shared.deallocate(packB, floatCount: bFloats)
+        }
+        let tilesA = UnsafeMutableRawPointer(packA).assumingMemoryBound(to: UInt16.self)
+        let tilesB = UnsafeMutableRawPointer(packB).assumingMemoryBound(to: UInt16.self)
+        let shared = UncheckedSendable((a, b, c, tilesA, tilesB))
+        let aTasks = min(rowPairs, 2 * threads), bTasks = min(columnPairs, 2 * threads)
+        Parallel.forEach(aTasks + bTasks, maxThreads: threads) { task in
+            let (a, b, _, tilesA, tilesB) = shared.value
+            if task < aTasks {
+                let p0 = rowPairs * task / aTasks, p1 = rowPairs * (task + 1) / aTasks
+                ak_pack_bf16_a(a, Int64(lda), transposeA ? 1 : 0, Int64(m), Int64(k), Int64(32 * p0), Int64(32 * (p1 - p0)), tilesA)
+            } else {
+                let t = task - aTasks
+                let p0 = columnPairs * t / bTasks, p1 = columnPairs * (t + 1) / bTasks
+                ak_pack_bf16_b(b, Int64(ldb), transposeB ? 1 : 0, Int64(k), Int64(n), Int64(32 * p0), Int64(32 * (p1 - p0)), tilesB)
+            }
+        }
+        // Blocks of rowBlock x columnBlock tile pairs; smaller when the threads would be short of work.
+        var rowBlock = min(4, rowPairs), columnBlock = min(8, columnPairs)
+        func blocks() -> Int { ((rowPairs + rowBlock - 1) / rowBlock) * ((columnPairs + columnBlock - 1) / columnBlock) }
+        while threads > 1 && blocks() < 4 * threads && (rowBlock > 1 || columnBlock > 1) {
+            if columnBlock >= rowBlock { columnBlock = (columnBlock + 1) / 2 } else { rowBlock = (rowBlock + 1) / 2 }
+        }
+        let columnBlocks = (columnPairs + columnBlock - 1) / columnBlock
+        let beta: Int32 = accumulate ? 1 : 0
+        Parallel.forEach(blocks(), maxThreads: threads) { task in
+            let (_, _, c, tilesA, tilesB) = shared.value
+            let i0 = (task / columnBlocks) * rowBlock, j0 = (task % columnBlocks) * columnBlock
+            ak_sgemm_amx_block(Int64(kblocks), tilesA + i0 * pairSize, Int64(min(rowBlock, rowPairs - i0)),
+                               tilesB + j0 * pairSize, Int64(min(columnBlock, columnPairs - j0)),
+                               c + 32 * i0 * ldc + 32 * j0, Int64(ldc), Int64(m - 32 * i0), Int64(n - 32 * j0), beta)
         }
     }
 

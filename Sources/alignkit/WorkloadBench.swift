@@ -25,11 +25,12 @@ struct WorkloadBench: ParsableCommand {
     @Option(help: "Timed steps.") var steps: Int = 10
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 2
     @Option(help: "Threads.") var threads: Int = 2
-    @Option(help: "fp32 (bf16 is not built yet).") var precision: String = "fp32"
+    @Option(help: "fp32, or bf16: matrix products on bf16 operands (AMX where the CPU has it), fp32 weights, optimizer and the rest.")
+    var precision: String = "fp32"
 
     func validate() throws {
         guard Self.names.contains(workload) else { throw ValidationError("unknown workload '\(workload)'; one of \(Self.names.joined(separator: ", "))") }
-        guard precision == "fp32" else { throw ValidationError("--precision \(precision): only fp32 so far") }
+        guard GEMM.Precision(rawValue: precision) != nil else { throw ValidationError("--precision \(precision): fp32 or bf16") }
         guard steps > 0, warmup >= 0, threads > 0 else { throw ValidationError("--steps and --threads must be positive") }
     }
 
@@ -43,6 +44,7 @@ struct WorkloadBench: ParsableCommand {
 
     func run() throws {
         Parallel.threadCount = threads
+        GEMM.precision = GEMM.Precision(rawValue: precision)!
         var generator = RandomGenerator(seed: 0)
         let step: () -> Void
         if workload.hasPrefix("dpo") {

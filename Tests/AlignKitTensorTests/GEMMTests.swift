@@ -107,6 +107,52 @@ struct GEMMTests {
         #expect(worst <= 1e-5)
     }
 
+    /// bf16 products (AMX on the AVX-512 path when the CPU has it, else the fp32 kernels on rounded
+    /// operands) equal the exact product of the bf16-rounded operands up to fp32 summation, and differ
+    /// from the fp32 product by bf16's rounding (so the rounding did happen).
+    @Test(arguments: gemmPaths)
+    func bf16ProductsAreProductsOfRoundedOperands(path: GEMM.Path) {
+        withKernelSettingsLock {
+            let saved = (GEMM.path, Parallel.threadCount)
+            defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
+            GEMM.path = path
+            GEMM.withPrecision(.bf16) { checkBF16(path) }
+        }
+    }
+
+    func checkBF16(_ path: GEMM.Path) {
+        #expect(GEMM.usesAMX == (path == .avx512 && GEMM.hasAMX))
+        func rounded(_ x: [Float]) -> [Float] {
+            x.map { v in
+                let bits = v.bitPattern
+                return Float(bitPattern: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000)
+            }
+        }
+        let shapes = gemmShapes.filter { $0.0 > GEMM.skinnyRowLimit } + [(301, 515, 97), (64, 64, 1000)]
+        for threads in [1, 2] {
+            Parallel.threadCount = threads
+            for (index, (m, k, n)) in shapes.enumerated() {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let a = Tensor(randomUniform: ta ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(index))
+                    let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: UInt64(100 + index))
+                    var c = [Float](repeating: 1, count: m * n)   // accumulates into ones
+                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                        GEMM.multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: pa.baseAddress!, lda: ta ? m : k,
+                                      b: pb.baseAddress!, ldb: tb ? k : n, c: pc.baseAddress!, ldc: n, accumulate: true)
+                    } } }
+                    let (reference, scale) = naiveProduct(rounded(a.scalars), rounded(b.scalars), m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                    let worst = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max()!
+                    #expect(worst <= 1e-5, "\(path) bf16 threads \(threads) \(m)x\(k)x\(n) tA \(ta) tB \(tb): relative error \(worst)")
+                    // bf16 keeps 8 significant bits: against the fp32 operands the error is ~2⁻⁹ of the
+                    // scale, far above fp32's; K = 1 (one product per element) still shows it.
+                    let (exact, _) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                    let largest = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - exact[$0]) / max(scale[$0], 1e-30) }.max()!
+                    #expect(largest > 1e-4, "\(path) bf16 \(m)x\(k)x\(n): no sign of rounding (\(largest))")
+                }
+            }
+        }
+    }
+
     @Test func stridedBatches() {
         // 6 batches of 5x9 · 9x4, as batched matmul, against per-batch naive products.
         let a = Tensor(randomUniform: [6, 5, 9], lowerBound: -1, upperBound: 1, seed: 8)

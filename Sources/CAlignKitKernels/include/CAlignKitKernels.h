@@ -67,6 +67,22 @@ void ak_pack_copy(const float *src, int64_t ld, int64_t columns, int64_t count, 
 /// panels, reading each row once: dst[(j / width) * count * width + p * width + j % width].
 void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
 
+/// Asks the OS for AMX tile state (Linux arch_prctl); 0 when granted. Call before any AMX function.
+int ak_amx_request(void);
+/// Packs rows row0..<row0+rows (a multiple of 16 from a multiple of 16) of op(A) (m x k; A is k x m when
+/// `transposed`) into bf16 A tiles (see sgemm_amx.c): tile (r, q) at dst + (r * kblocks + q) * 512, r = row / 16.
+/// Call only when AK_CPU_AMX_BF16 is set.
+void ak_pack_bf16_a(const float *a, int64_t lda, int transposed, int64_t m, int64_t k, int64_t row0, int64_t rows, uint16_t *dst);
+/// Packs columns column0..<column0+columns (multiples of 16) of op(B) (k x n; B is n x k when `transposed`)
+/// into bf16 B tiles (pairs of k): tile (s, q) at dst + (s * kblocks + q) * 512, s = column / 16.
+void ak_pack_bf16_b(const float *b, int64_t ldb, int transposed, int64_t k, int64_t n, int64_t column0, int64_t columns, uint16_t *dst);
+/// C (+)= A B for packed tiles: rowPairs x columnPairs blocks of 32 x 32, of which the first m rows and n
+/// columns are stored (c is the block's top-left). `a` starts at an even row tile, `b` at an even column tile.
+void ak_sgemm_amx_block(int64_t kblocks, const uint16_t *a, int64_t rowPairs, const uint16_t *b, int64_t columnPairs,
+                        float *c, int64_t ldc, int64_t m, int64_t n, int beta);
+/// Rounds each value to bf16 precision (nearest even), in place; NaN stays NaN.
+void ak_round_bf16(float *x, int64_t n);
+
 /// y[i] = e^x[i] (Cephes polynomial; exact 0 below -87.34, inf above 88.38, NaN kept).
 void ak_vexp(const float *x, float *y, int64_t n);
 /// y[i] = ln x[i] (-inf at 0, NaN below 0, subnormals handled).
