@@ -199,3 +199,16 @@ private struct Pair<A: Parameterized, B: Parameterized>: Parameterized {
         try second.forEachParameter(body)
     }
 }
+
+/// A value that a pullback takes once and then no longer holds, so that the backward pass can reuse
+/// its buffer when nothing else refers to it (see `logSoftmaxGathering`).
+final class TakeOnce<Value>: @unchecked Sendable {
+    private var value: Value?
+    init(_ value: Value) { self.value = value }
+
+    func take() -> Value {
+        guard let taken = value else { preconditionFailure("TakeOnce: a pullback ran twice") }
+        value = nil
+        return taken
+    }
+}

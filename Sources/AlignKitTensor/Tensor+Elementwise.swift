@@ -12,17 +12,17 @@ import Darwin
 extension Tensor {
     /// `self + other`, broadcast. d/da = g, d/db = g (summed over broadcast axes).
     public func adding(_ other: Tensor) -> Tensor {
-        let (a, b) = (self, other)
+        let (a, b) = (self, other), (sa, sb) = (shape, other.shape)   // the pullback keeps shapes, not buffers
         return Tensor.broadcasting(a, b, operation: "add", +).recorded(from: [a, b]) { g, t in
-            [t[0] ? g.summed(toShape: a.shape) : nil, t[1] ? g.summed(toShape: b.shape) : nil]
+            [t[0] ? g.summed(toShape: sa) : nil, t[1] ? g.summed(toShape: sb) : nil]
         }
     }
 
     /// `self - other`, broadcast.
     public func subtracting(_ other: Tensor) -> Tensor {
-        let (a, b) = (self, other)
+        let (a, b) = (self, other), (sa, sb) = (shape, other.shape)
         return Tensor.broadcasting(a, b, operation: "sub", -).recorded(from: [a, b]) { g, t in
-            [t[0] ? g.summed(toShape: a.shape) : nil, t[1] ? g.negated().summed(toShape: b.shape) : nil]
+            [t[0] ? g.summed(toShape: sa) : nil, t[1] ? g.negated().summed(toShape: sb) : nil]
         }
     }
 

@@ -12,8 +12,8 @@ extension Tensor {
         }
         precondition(ShapeMath.count(resolved) == scalarCount && resolved.allSatisfy { $0 >= 0 },
                      "reshape: cannot reshape \(shape) (\(scalarCount) elements) to \(newShape)")
-        let x = self
-        return Tensor(shape: resolved, storage: storage).recorded(from: [x]) { g, _ in [g.reshaped(to: x.shape)] }
+        let oldShape = shape   // the pullback keeps the shape, not the buffer
+        return Tensor(shape: resolved, storage: storage).recorded(from: [self]) { g, _ in [g.reshaped(to: oldShape)] }
     }
 
     /// Inserts an axis of size 1 at `axis`.
@@ -33,8 +33,8 @@ extension Tensor {
     /// This tensor broadcast to `target` (a copy). Gradient: summed over the broadcast axes.
     public func expanded(to target: [Int]) -> Tensor {
         precondition(ShapeMath.broadcast(shape, target) == target, "expanded: cannot broadcast \(shape) to \(target)")
-        let x = self
-        return broadcastCopy(to: target).recorded(from: [x]) { g, _ in [g.summed(toShape: x.shape)] }
+        let oldShape = shape
+        return broadcastCopy(to: target).recorded(from: [self]) { g, _ in [g.summed(toShape: oldShape)] }
     }
 
     /// Axes reordered: axis i of the result is axis `permutation[i]` of `self`.
@@ -76,9 +76,9 @@ extension Tensor {
         for o in 0..<outer {
             (result.pointer + o * width).update(from: pointer + (o * n + range.lowerBound) * inner, count: width)
         }
-        let x = self
-        return result.recorded(from: [x]) { g, _ in
-            var full = Tensor.zeros(x.shape)
+        let fullShape = shape
+        return result.recorded(from: [self]) { g, _ in
+            var full = Tensor.zeros(fullShape)
             for o in 0..<outer { (full.pointer + (o * n + range.lowerBound) * inner).update(from: g.pointer + o * width, count: width) }
             full.node = nil
             return [full]
@@ -107,9 +107,9 @@ extension Tensor {
                 (result.pointer + (o * m + j) * inner).update(from: pointer + (o * n + i) * inner, count: inner)
             }
         }
-        let x = self
-        return result.recorded(from: [x]) { g, _ in
-            let full = Tensor.zeros(x.shape)
+        let fullShape = shape
+        return result.recorded(from: [self]) { g, _ in
+            let full = Tensor.zeros(fullShape)
             for o in 0..<outer {
                 for (j, i) in indices.enumerated() {
                     let dst = full.pointer + (o * n + i) * inner, src = g.pointer + (o * m + j) * inner
@@ -135,9 +135,9 @@ extension Tensor {
                 result.pointer[o * inner + e] = pointer[(o * n + i) * inner + e]
             }
         }
-        let x = self
-        return result.recorded(from: [x]) { g, _ in
-            let full = Tensor.zeros(x.shape)
+        let fullShape = shape
+        return result.recorded(from: [self]) { g, _ in
+            let full = Tensor.zeros(fullShape)
             for o in 0..<outer { for e in 0..<inner { full.pointer[(o * n + indices[o * inner + e]) * inner + e] += g.pointer[o * inner + e] } }
             return [full]
         }

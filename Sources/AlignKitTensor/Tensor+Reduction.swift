@@ -48,8 +48,8 @@ extension Tensor {
         let list = normalizedAxes(axes, "sum")
         var result = self.detached()
         for a in list { result = result.sumKernel(axis: a) }
-        let x = self
-        return result.recorded(from: [x]) { g, _ in [g.broadcastCopy(to: x.shape)] }
+        let fullShape = shape
+        return result.recorded(from: [self]) { g, _ in [g.broadcastCopy(to: fullShape)] }
     }
 
     /// Sum over `axes`, dropping them.
@@ -95,9 +95,9 @@ extension Tensor {
                 argmax[o * inner + e] = bestIndex
             }
         }
-        let x = self
-        return result.recorded(from: [x]) { g, _ in
-            let full = Tensor.zeros(x.shape)
+        let fullShape = shape
+        return result.recorded(from: [self]) { g, _ in
+            let full = Tensor.zeros(fullShape)
             for o in 0..<outer { for e in 0..<inner { full.pointer[(o * n + argmax[o * inner + e]) * inner + e] = g.pointer[o * inner + e] } }
             return [full]
         }

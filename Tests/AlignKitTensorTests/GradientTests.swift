@@ -86,6 +86,12 @@ let movementCases: [GradientCase] = [
 
 let fusedCases: [GradientCase] = [
     GradientCase("log-softmax gather (one row masked)", [[4, 6]]) { ($0[0] * 2).logSoftmaxGathering(labels: [5, 0, -1, 2]) },
+    // The backward pass writes the gradient over the logits only when nothing else holds them: here
+    // the product's pullback still needs them.
+    GradientCase("log-softmax gather of logits used again", [[3, 5]]) { xs in
+        let logits = xs[0] * 2
+        return logits.logSoftmaxGathering(labels: [4, 0, 2]) + (logits * logits).sum(alongAxes: [1]).reshaped(to: [3])
+    },
     GradientCase("swiglu", [[2, 5], [2, 5]]) { Tensor.swiglu($0[0] * 2, $0[1]) },
     GradientCase("rms norm", [[3, 6], [6]]) { $0[0].rmsNormalized(scale: $0[1], epsilon: 1e-5) },
     GradientCase("layer norm", [[2, 2, 5], [5], [5]]) { $0[0].layerNormalized(scale: $0[1], offset: $0[2], epsilon: 1e-5) },
