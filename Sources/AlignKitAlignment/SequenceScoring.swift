@@ -66,7 +66,8 @@ public struct SharedPromptRows: Sendable {
     init(prompts: [[Int]], completions: [[[Int]]], padID: Int) {
         let n = prompts.count, p = prompts.map(\.count).max()!
         let width = max(1, completions.joined().map { $0.count - 1 }.max() ?? 1)
-        layout = SharedPrefixLayout(prefixes: n, prefixWidth: p, starts: prompts.map { p - $0.count }, copies: completions.count, width: width)
+        layout = SharedPrefixLayout(prefixes: n, prefixWidth: p, starts: prompts.map { p - $0.count }, copies: completions.count, width: width,
+                                    lengths: completions.joined().map { Swift.max(0, $0.count - 1) })
         var tokens = [Int](repeating: padID, count: layout.rowCount)
         var scored = ScoredPositions()
         for (i, prompt) in prompts.enumerated() {

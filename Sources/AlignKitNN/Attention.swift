@@ -153,33 +153,36 @@ public struct MultiHeadAttention: Layer {
 /// through the network once (DPO's chosen and rejected completions share their prompt):
 /// first `prefixes` rows of `prefixWidth` positions, left-padded (prefix i's tokens start at `starts[i]`),
 /// then `copies` groups of `prefixes` continuation rows of `width` positions, right-padded; continuation
-/// row c·prefixes + i continues prefix i.
+/// row c·prefixes + i continues prefix i. Padding rows take the position of their sequence's last token.
 public struct SharedPrefixLayout: Sendable, Equatable {
     public let prefixes: Int, prefixWidth: Int, copies: Int, width: Int
     /// Per prefix, its first real position (prefixWidth − its length).
     public let starts: [Int]
+    /// Every packed row's position in its own sequence (0 at the prefix's first token; padding gets 0).
+    public let positions: [Int]
 
-    public init(prefixes: Int, prefixWidth: Int, starts: [Int], copies: Int, width: Int) {
+    /// `lengths`: each continuation row's real positions (default: all `width`).
+    public init(prefixes: Int, prefixWidth: Int, starts: [Int], copies: Int, width: Int, lengths: [Int]? = nil) {
         precondition(prefixes > 0 && prefixWidth > 0 && copies > 0 && width > 0 && starts.count == prefixes
-                     && starts.allSatisfy { $0 >= 0 && $0 < prefixWidth },
-                     "SharedPrefixLayout: \(prefixes) prefixes of width \(prefixWidth) (starts \(starts)), \(copies) copies of width \(width)")
+                     && starts.allSatisfy { $0 >= 0 && $0 < prefixWidth }
+                     && (lengths.map { $0.count == copies * prefixes && $0.allSatisfy { $0 >= 0 && $0 <= width } } ?? true),
+                     "SharedPrefixLayout: \(prefixes) prefixes of width \(prefixWidth) (starts \(starts)), \(copies) copies of width \(width), lengths \(lengths ?? [])")
         self.prefixes = prefixes; self.prefixWidth = prefixWidth; self.starts = starts; self.copies = copies; self.width = width
+        var positions: [Int] = []
+        positions.reserveCapacity(prefixes * prefixWidth + copies * prefixes * width)
+        for i in 0..<prefixes { for j in 0..<prefixWidth { positions.append(Swift.max(0, j - starts[i])) } }
+        for r in 0..<(copies * prefixes) {
+            let prefixLength = prefixWidth - starts[r % prefixes], last = Swift.max(0, (lengths?[r] ?? width) - 1)
+            // A padding row may lie past the context; it repeats its sequence's last position instead
+            // (nothing real attends to it).
+            for j in 0..<width { positions.append(prefixLength + Swift.min(j, last)) }
+        }
+        self.positions = positions
     }
 
     public var continuations: Int { copies * prefixes }
     public var rowCount: Int { prefixes * prefixWidth + continuations * width }
 
-    /// Every packed row's position in its own sequence (0 at the prefix's first token; padding gets 0).
-    public var positions: [Int] {
-        var result: [Int] = []
-        result.reserveCapacity(rowCount)
-        for i in 0..<prefixes { for j in 0..<prefixWidth { result.append(Swift.max(0, j - starts[i])) } }
-        for r in 0..<continuations {
-            let length = prefixWidth - starts[r % prefixes]
-            for j in 0..<width { result.append(length + j) }
-        }
-        return result
-    }
 
     /// The packed row of prefix i's position j (in the padded layout) and of continuation r's position j.
     public func prefixRow(_ i: Int, _ j: Int) -> Int { i * prefixWidth + j }

@@ -52,6 +52,17 @@ struct SharedPromptTests {
         #expect(worst < 1e-4 * scale, "largest gradient difference \(worst), largest component \(scale)")
     }
 
+    /// A long prompt with a short completion beside a short prompt with a long one: the padding of the
+    /// first pair's rows would reach past the context (25 + 18 ≥ 32); it must not, and scores still agree.
+    @Test func paddingStaysInsideTheContext() {
+        let model = GPT(configuration: Self.configurations[1], seed: 4)
+        let pairs = [EncodedExample(line: 0, prompt: Array(repeating: 3, count: 25), completions: [[4, 5], [6]]),
+                     EncodedExample(line: 1, prompt: [7, 8], completions: [Array(1...20), [9, 9, 9]])]
+        let shared = withoutGradient { model.scoreCompletions(CompletionBatch(pairs: pairs)) }.logProbabilities.scalars
+        let flat = withoutGradient { model.scoreCompletions(CompletionBatch(pairs: pairs, sharePrompts: false)) }.logProbabilities.scalars
+        for (x, y) in zip(shared, flat) { #expect(abs(x - y) < 1e-4, "\(x) vs \(y)") }
+    }
+
     @Test func emptyPromptsFallBackToSeparateRows() {
         let pairs = [EncodedExample(line: 0, prompt: [], completions: [[1, 2], [3]])]
         #expect(CompletionBatch(pairs: pairs).sharedPrompts == nil)

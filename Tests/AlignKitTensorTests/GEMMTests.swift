@@ -28,6 +28,17 @@ func naiveProduct(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int, transposeA
     return (c, scale)
 }
 
+/// op(A) op(B) through `GEMM.multiply`, accumulated onto ones (so that `accumulate` is exercised);
+/// subtract 1 to compare with a product.
+func productOntoOnes(_ a: Tensor, _ b: Tensor, m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool) -> [Float] {
+    var c = [Float](repeating: 1, count: m * n)
+    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+        GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: pa.baseAddress!, lda: transposeA ? m : k,
+                      b: pb.baseAddress!, ldb: transposeB ? k : n, c: pc.baseAddress!, ldc: n, accumulate: true)
+    } } }
+    return c
+}
+
 @Suite("GEMM", .serialized)
 struct GEMMTests {
     @Test(arguments: gemmPaths)
@@ -72,11 +83,7 @@ struct GEMMTests {
                     let a = Tensor(randomUniform: transposeA ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(m))
                     let b = Tensor(randomUniform: transposeB ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 99)
                     let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: transposeA, transposeB: transposeB)
-                    var c = [Float](repeating: 1, count: m * n)
-                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                        GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: pa.baseAddress!, lda: transposeA ? m : k,
-                                      b: pb.baseAddress!, ldb: transposeB ? k : n, c: pc.baseAddress!, ldc: n, accumulate: true)
-                    } } }
+                    let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: transposeA, transposeB: transposeB)
                     let worst = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max()!
                     #expect(worst <= 1e-5, "m \(m), transposes \(transposeA) \(transposeB), \(path): \(worst)")
                 }
@@ -98,11 +105,7 @@ struct GEMMTests {
         let a = Tensor(randomUniform: [m, k], lowerBound: -1, upperBound: 1, seed: 5)
         let b = Tensor(randomUniform: [n, k], lowerBound: -1, upperBound: 1, seed: 6)
         let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: false, transposeB: true)
-        var c = [Float](repeating: 1, count: m * n)  // accumulate into ones
-        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-            GEMM.multiply(transposeA: false, transposeB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
-                          b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n, accumulate: true)
-        } } }
+        let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: false, transposeB: true)
         let worst = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max()!
         #expect(worst <= 1e-5)
     }
@@ -135,11 +138,7 @@ struct GEMMTests {
                 for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                     let a = Tensor(randomUniform: ta ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(index))
                     let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: UInt64(100 + index))
-                    var c = [Float](repeating: 1, count: m * n)   // accumulates into ones
-                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                        GEMM.multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: pa.baseAddress!, lda: ta ? m : k,
-                                      b: pb.baseAddress!, ldb: tb ? k : n, c: pc.baseAddress!, ldc: n, accumulate: true)
-                    } } }
+                    let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
                     let (reference, scale) = naiveProduct(rounded(a.scalars), rounded(b.scalars), m: m, k: k, n: n, transposeA: ta, transposeB: tb)
                     let worst = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max()!
                     #expect(worst <= 1e-5, "\(path) bf16 threads \(threads) \(m)x\(k)x\(n) tA \(ta) tB \(tb): relative error \(worst)")
