@@ -106,7 +106,7 @@ struct ScoredPositions: Sendable {
 extension CompletionBatch {
     /// Flat indices (row · width + position) of the scored positions, row by row: the order of
     /// `GPT.completionTokenScores`' outputs.
-    public var scoredPositions: [Int] { labels.indices.filter { labels[$0] >= 0 } }
+    public var scoredPositions: [Int] { flatScored.rows }
 
     /// The scored positions of the flat rows (row · width + position).
     var flatScored: ScoredPositions {

@@ -213,13 +213,13 @@ public enum GEMM {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, threads: Int
     ) {
-        if usesAMX {
-            return productAMX(transposeA, transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
-                              accumulate: accumulate, threads: threads)
-        }
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
             return
+        }
+        if usesAMX {
+            return productAMX(transposeA, transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                              accumulate: accumulate, threads: threads)
         }
         let mr = kernel.mr, nr = kernel.nr
         let kcMax = min(kernel.kc, k)
@@ -293,7 +293,7 @@ public enum GEMM {
         }
     }
 
-    /// One bf16 product on AMX (see sgemm_amx.c): op(A) and op(B) are packed whole into bf16 tiles
+    /// One bf16 product on AMX (k > 0; see sgemm_amx.c): op(A) and op(B) are packed whole into bf16 tiles
     /// (in parallel), then blocks of up to 128 rows x 256 columns of C go to whichever thread is free;
     /// each block runs through 32 x 32 tiles over the whole depth.
     static func productAMX(
@@ -301,10 +301,6 @@ public enum GEMM {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, threads: Int
     ) {
-        if k == 0 {
-            if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
-            return
-        }
         let kblocks = (k + 31) / 32, rowPairs = (m + 31) / 32, columnPairs = (n + 31) / 32
         let pairSize = 2 * kblocks * 512   // bf16 values of two tiles over the whole depth
         let aFloats = rowPairs * pairSize / 2, bFloats = columnPairs * pairSize / 2

@@ -29,15 +29,17 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "Matrix products in fp32, or in bf16 (operands rounded to bf16, sums in fp32; AMX where the CPU has it).",
         discussion: "Weights, optimizer state, activations and every other operation stay fp32.", valueName: "fp32|bf16"))
-    var precision: String = "fp32"
+    var precision: GEMM.Precision = .fp32
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
-        if GEMM.Precision(rawValue: precision) == nil { throw ValidationError("--precision \(precision): choose fp32 or bf16") }
     }
 
     func apply() {
         if let threads { Parallel.threadCount = threads }
-        GEMM.precision = GEMM.Precision(rawValue: precision) ?? .fp32
+        GEMM.precision = precision
     }
 }
+
+/// `--precision fp32|bf16` (an unknown value is refused with the choices listed).
+extension GEMM.Precision: ExpressibleByArgument {}

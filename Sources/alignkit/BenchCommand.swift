@@ -17,7 +17,7 @@ struct GEMMBench: ParsableCommand {
     @Option(help: "Comma-separated MxKxN shapes.") var shapes: String = GEMMBench.defaultShapes
     @Option(help: "Comma-separated thread counts.") var threads: String = "1,2"
     @Option(help: "Kernel path: avx512, avx2 or portable (default: fastest supported).") var path: String?
-    @Option(help: "fp32, or bf16 (AMX where the CPU has it; PyTorch multiplies bf16 tensors).") var precision: String = "fp32"
+    @Option(help: "fp32, or bf16 (AMX where the CPU has it; PyTorch multiplies bf16 tensors).") var precision: GEMM.Precision = .fp32
     @Option(help: "Seconds per measurement round.") var seconds: Double = 0.3
     @Option(help: "Alternating rounds per case (AlignKit, PyTorch, AlignKit, ...); the median is reported.") var rounds: Int = 5
     @Option(help: "Also run PyTorch's torch.matmul with this Python (default: .venv-bench/bin/python if present; 'none' to skip).")
@@ -30,8 +30,7 @@ struct GEMMBench: ParsableCommand {
             }
             GEMM.path = p
         }
-        guard let chosen = GEMM.Precision(rawValue: precision) else { throw ValidationError("--precision \(precision): fp32 or bf16") }
-        GEMM.precision = chosen
+        GEMM.precision = precision
         let parsedShapes = try shapes.split(separator: ",").map { text -> (Int, Int, Int) in
             let parts = text.split(separator: "x").compactMap { Int($0) }
             guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--shapes: bad shape '\(text)', want MxKxN") }
@@ -42,7 +41,7 @@ struct GEMMBench: ParsableCommand {
             return t
         }
         let reference = TorchReference(python: python)
-        print("GEMM path: \(GEMM.path.rawValue), \(chosen.rawValue)\(chosen == .bf16 ? (GEMM.usesAMX ? " on AMX" : " (rounded operands, no AMX)") : ""); PyTorch: \(reference.map { "\($0.version) (\($0.python))" } ?? "not found (run scripts/setup-torch.sh)")")
+        print("GEMM path: \(GEMM.path.rawValue), \(precision.rawValue)\(precision == .bf16 ? (GEMM.usesAMX ? " on AMX" : " (rounded operands, no AMX)") : ""); PyTorch: \(reference.map { "\($0.version) (\($0.python))" } ?? "not found (run scripts/setup-torch.sh)")")
         print("Median of \(rounds) alternating rounds of \(seconds) s each; GFLOP/s = 2MNK / median time.")
         print("shape (MxKxN)    threads  AlignKit GFLOP/s  PyTorch GFLOP/s  ratio")
         var ratios: [Double] = []
@@ -52,7 +51,7 @@ struct GEMMBench: ParsableCommand {
                 for _ in 0..<rounds {
                     Parallel.threadCount = t
                     ours.append(GEMMBenchmark.measure(m: m, k: k, n: n, seconds: seconds))
-                    if let value = reference?.gemm(m: m, k: k, n: n, threads: t, seconds: seconds, precision: chosen) { theirs.append(value) }
+                    if let value = reference?.gemm(m: m, k: k, n: n, threads: t, seconds: seconds, precision: precision) { theirs.append(value) }
                 }
                 let shape = "\(m)x\(k)x\(n)".padding(toLength: 16, withPad: " ", startingAt: 0)
                 var line = shape + String(format: " %7d  %16.1f", t, median(ours))

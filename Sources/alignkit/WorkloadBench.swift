@@ -26,11 +26,10 @@ struct WorkloadBench: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 2
     @Option(help: "Threads.") var threads: Int = 2
     @Option(help: "fp32, or bf16: matrix products on bf16 operands (AMX where the CPU has it), fp32 weights, optimizer and the rest.")
-    var precision: String = "fp32"
+    var precision: GEMM.Precision = .fp32
 
     func validate() throws {
         guard Self.names.contains(workload) else { throw ValidationError("unknown workload '\(workload)'; one of \(Self.names.joined(separator: ", "))") }
-        guard GEMM.Precision(rawValue: precision) != nil else { throw ValidationError("--precision \(precision): fp32 or bf16") }
         guard steps > 0, warmup >= 0, threads > 0 else { throw ValidationError("--steps and --threads must be positive") }
     }
 
@@ -44,7 +43,7 @@ struct WorkloadBench: ParsableCommand {
 
     func run() throws {
         Parallel.threadCount = threads
-        GEMM.precision = GEMM.Precision(rawValue: precision)!
+        GEMM.precision = precision
         var generator = RandomGenerator(seed: 0)
         let step: () -> Void
         if workload.hasPrefix("dpo") {
@@ -99,7 +98,7 @@ struct WorkloadBench: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let record: [String: Any] = ["workload": workload, "seconds": seconds, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
-                                     "precision": precision, "threads": threads]
+                                     "precision": precision.rawValue, "threads": threads]
         print(String(data: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), encoding: .utf8)!)
     }
 }

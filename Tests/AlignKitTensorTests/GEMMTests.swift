@@ -39,17 +39,31 @@ func productOntoOnes(_ a: Tensor, _ b: Tensor, m: Int, k: Int, n: Int, transpose
     return c
 }
 
+/// Runs `body` with `path` forced (and `threads`, when given), holding the kernel-settings lock and
+/// restoring both afterwards.
+func withGEMMSettings(path: GEMM.Path, threads: Int? = nil, _ body: () -> Void) {
+    withKernelSettingsLock {
+        let saved = (GEMM.path, Parallel.threadCount)
+        defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
+        GEMM.path = path
+        if let threads { Parallel.threadCount = threads }
+        body()
+    }
+}
+
+/// The largest |c − 1 − reference| relative to Σ|a·b| (c accumulated onto ones; see `productOntoOnes`).
+func worstErrorOntoOnes(_ c: [Float], _ reference: [Double], _ scale: [Double]) -> Double {
+    c.indices.map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max() ?? 0
+}
+
 @Suite("GEMM", .serialized)
 struct GEMMTests {
     @Test(arguments: gemmPaths)
     func agreesWithNaiveLoop(path: GEMM.Path) {
-        withKernelSettingsLock { checkAgainstNaiveLoop(path) }
+        withGEMMSettings(path: path) { checkAgainstNaiveLoop(path) }
     }
 
     func checkAgainstNaiveLoop(_ path: GEMM.Path) {
-        let saved = (GEMM.path, Parallel.threadCount)
-        defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
-        GEMM.path = path
         for threads in [1, 2] {
             Parallel.threadCount = threads
             for (index, (m, k, n)) in gemmShapes.enumerated() {
@@ -72,11 +86,7 @@ struct GEMMTests {
     /// path, accumulating, with columns split between two threads (2·m·n·k over the threshold).
     @Test(arguments: gemmPaths)
     func skinnyProductsEveryRowCount(path: GEMM.Path) {
-        withKernelSettingsLock {
-            let saved = (GEMM.path, Parallel.threadCount)
-            defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
-            GEMM.path = path
-            Parallel.threadCount = 2
+        withGEMMSettings(path: path, threads: 2) {
             let (k, n) = (301, 1031)
             for m in 1...8 {
                 for (transposeA, transposeB) in [(false, false), (false, true), (true, false), (true, true)] {
@@ -84,7 +94,7 @@ struct GEMMTests {
                     let b = Tensor(randomUniform: transposeB ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 99)
                     let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: transposeA, transposeB: transposeB)
                     let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: transposeA, transposeB: transposeB)
-                    let worst = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max()!
+                    let worst = worstErrorOntoOnes(c, reference, scale)
                     #expect(worst <= 1e-5, "m \(m), transposes \(transposeA) \(transposeB), \(path): \(worst)")
                 }
             }
@@ -93,21 +103,16 @@ struct GEMMTests {
 
     @Test(arguments: gemmPaths)
     func largeMultithreadedAndAccumulating(path: GEMM.Path) {
-        withKernelSettingsLock { checkLargeMultithreaded(path) }
+        withGEMMSettings(path: path, threads: 2) { checkLargeMultithreaded() }
     }
 
-    func checkLargeMultithreaded(_ path: GEMM.Path) {
-        let saved = (GEMM.path, Parallel.threadCount)
-        defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
-        GEMM.path = path
-        Parallel.threadCount = 2
+    func checkLargeMultithreaded() {
         let (m, k, n) = (301, 515, 97)  // spans several KC blocks and row blocks, split among threads
         let a = Tensor(randomUniform: [m, k], lowerBound: -1, upperBound: 1, seed: 5)
         let b = Tensor(randomUniform: [n, k], lowerBound: -1, upperBound: 1, seed: 6)
         let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: false, transposeB: true)
         let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: false, transposeB: true)
-        let worst = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max()!
-        #expect(worst <= 1e-5)
+        #expect(worstErrorOntoOnes(c, reference, scale) <= 1e-5)
     }
 
     /// bf16 products (AMX on the AVX-512 path when the CPU has it, else the fp32 kernels on rounded
@@ -115,12 +120,7 @@ struct GEMMTests {
     /// from the fp32 product by bf16's rounding (so the rounding did happen).
     @Test(arguments: gemmPaths)
     func bf16ProductsAreProductsOfRoundedOperands(path: GEMM.Path) {
-        withKernelSettingsLock {
-            let saved = (GEMM.path, Parallel.threadCount)
-            defer { GEMM.path = saved.0; Parallel.threadCount = saved.1 }
-            GEMM.path = path
-            GEMM.withPrecision(.bf16) { checkBF16(path) }
-        }
+        withGEMMSettings(path: path) { GEMM.withPrecision(.bf16) { checkBF16(path) } }
     }
 
     func checkBF16(_ path: GEMM.Path) {
@@ -140,12 +140,12 @@ struct GEMMTests {
                     let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: UInt64(100 + index))
                     let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
                     let (reference, scale) = naiveProduct(rounded(a.scalars), rounded(b.scalars), m: m, k: k, n: n, transposeA: ta, transposeB: tb)
-                    let worst = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max()!
+                    let worst = worstErrorOntoOnes(c, reference, scale)
                     #expect(worst <= 1e-5, "\(path) bf16 threads \(threads) \(m)x\(k)x\(n) tA \(ta) tB \(tb): relative error \(worst)")
                     // bf16 keeps 8 significant bits: against the fp32 operands the error is ~2⁻⁹ of the
                     // scale, far above fp32's; K = 1 (one product per element) still shows it.
                     let (exact, _) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
-                    let largest = (0..<(m * n)).map { abs(Double(c[$0]) - 1 - exact[$0]) / max(scale[$0], 1e-30) }.max()!
+                    let largest = worstErrorOntoOnes(c, exact, scale)
                     #expect(largest > 1e-4, "\(path) bf16 \(m)x\(k)x\(n): no sign of rounding (\(largest))")
                 }
             }
