@@ -2,9 +2,9 @@
 // High-Performance Matrix Multiplication", 2008), around SIMD micro-kernels in CAlignKitKernels.
 //
 // C[M x N] = op(A)[M x K] * op(B)[K x N] (+ C), row-major, op = identity or transpose.
-// Loops, outermost first: jc over NC columns of B; pc over KC of K (pack a KC x NC block of B
-// into NR-wide panels); ic over MC rows of A (pack an MC x KC block into MR-tall panels);
-// jr over NR panels (the B micro-panel stays in L1); ir over MR panels (A streams from L2).
+// Loops, outermost first: pc over KC of K (pack the KC-deep slice of B into NR-wide panels, shared);
+// tiles of rows x columns, one per task; ir over MR rows (pack that A micro-panel, which stays in
+// L1); jr over the tile's NR panels of B (streaming from L2).
 import CAlignKitKernels
 import Synchronization
 
@@ -204,10 +204,10 @@ public enum GEMM {
         }
     }
 
-    /// One product. For each KC-deep slice, all of A's rows and all of B's columns are packed
-    /// once into shared buffers (panels split among the threads), then tiles of MC rows x NC
-    /// columns go to whichever thread is free. In a tile, each A micro-panel (MR x KC) stays in
-    /// L1 while the tile's B panels (KC x NC, sized for L2) stream past it.
+    /// One product. For each KC-deep slice, all of B's columns are packed once into a shared buffer
+    /// (panels split among the threads), then tiles of rows x columns (at most NC) go to whichever
+    /// thread is free. A tile packs each A micro-panel (MR x KC) just before use, into a buffer that
+    /// stays in L1 while the tile's B panels (KC x NC, sized for L2) stream past it.
     static func product(
         _ kernel: Kernel, _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -230,8 +230,10 @@ public enum GEMM {
         var columnBlocks = (n + kernel.nc - 1) / kernel.nc
         if threads > 1 {
             rowBlocks = min(aPanels, (rowBlocks + threads - 1) / threads * threads)
-            // Enough tiles that a slower core costs little at each slice's barrier.
+            // Enough tiles that a slower core costs little at each slice's barrier: more row blocks
+            // first (each tile reads its rows of A once), then more column blocks.
             let tiles = 6 * threads
+            rowBlocks = max(rowBlocks, min(aPanels, (tiles + columnBlocks - 1) / columnBlocks))
             if rowBlocks * columnBlocks < tiles {
                 columnBlocks = min(bPanels, (tiles + rowBlocks - 1) / rowBlocks)
             }
@@ -241,49 +243,41 @@ public enum GEMM {
         rowBlocks = (m + rowsPerBlock - 1) / rowsPerBlock
         columnBlocks = (n + columnsPerBlock - 1) / columnsPerBlock
 
-        let packA = CachingAllocator.shared.allocate(floatCount: aPanels * mr * kcMax)
         let packB = CachingAllocator.shared.allocate(floatCount: bPanels * nr * kcMax)
-        defer {
-            CachingAllocator.shared.deallocate(packA, floatCount: aPanels * mr * kcMax)
-            CachingAllocator.shared.deallocate(packB, floatCount: bPanels * nr * kcMax)
-        }
-        let shared = UncheckedSendable((a, b, c, packA, packB))
-        let aTasks = min(aPanels, 2 * threads), bTasks = min(bPanels, 2 * threads)
+        defer { CachingAllocator.shared.deallocate(packB, floatCount: bPanels * nr * kcMax) }
+        let shared = UncheckedSendable((a, b, c, packB))
+        let bTasks = min(bPanels, 2 * threads)
         let roundToBF16 = precision == .bf16
         var pc = 0
         while pc < k {
             let kc = min(kcMax, k - pc)
             let beta: Int32 = (pc > 0 || accumulate) ? 1 : 0
-            // Pack this slice of A and B, panels split into tasks.
-            Parallel.forEach(aTasks + bTasks, maxThreads: threads) { task in
-                let (a, b, _, packA, packB) = shared.value
-                if task < aTasks {
-                    let p0 = aPanels * task / aTasks, p1 = aPanels * (task + 1) / aTasks
-                    guard p1 > p0 else { return }
-                    packPanelsA(kernel.interleave, transposeA, a, lda, row: p0 * mr, column: pc,
-                                mc: min(m, p1 * mr) - p0 * mr, kc: kc, mr: mr, into: packA + p0 * mr * kc)
-                    if roundToBF16 { ak_round_bf16(packA + p0 * mr * kc, Int64((p1 - p0) * mr * kc)) }
-                } else {
-                    let t = task - aTasks
-                    let p0 = bPanels * t / bTasks, p1 = bPanels * (t + 1) / bTasks
-                    guard p1 > p0 else { return }
-                    packPanelsB(kernel.interleave, transposeB, b, ldb, row: pc, column: p0 * nr,
-                                kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc)
-                    if roundToBF16 { ak_round_bf16(packB + p0 * nr * kc, Int64((p1 - p0) * nr * kc)) }
-                }
+            // Pack this slice of B, panels split into tasks.
+            Parallel.forEach(bTasks, maxThreads: threads) { t in
+                let (_, b, _, packB) = shared.value
+                let p0 = bPanels * t / bTasks, p1 = bPanels * (t + 1) / bTasks
+                guard p1 > p0 else { return }
+                packPanelsB(kernel.interleave, transposeB, b, ldb, row: pc, column: p0 * nr,
+                            kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc)
+                if roundToBF16 { ak_round_bf16(packB + p0 * nr * kc, Int64((p1 - p0) * nr * kc)) }
             }
+            // Each tile packs its own A micro-panels into a buffer that stays in L1, just before they are
+            // used (a shared packed copy of A went out to memory and came back).
             Parallel.forEach(rowBlocks * columnBlocks, maxThreads: threads) { task in
-                let (_, _, c, packA, packB) = shared.value
+                let (a, _, c, packB) = shared.value
+                let panel = CachingAllocator.shared.allocate(floatCount: mr * kc)
+                defer { CachingAllocator.shared.deallocate(panel, floatCount: mr * kc) }
                 let i0 = (task / columnBlocks) * rowsPerBlock, i1 = min(m, i0 + rowsPerBlock)
                 let j0 = (task % columnBlocks) * columnsPerBlock, j1 = min(n, j0 + columnsPerBlock)
                 var ir = i0
                 while ir < i1 {
-                    let aPanel = packA + ir * kc
-                    let rows = Int64(min(mr, m - ir))
+                    let rows = min(mr, m - ir)
+                    packPanelsA(kernel.interleave, transposeA, a, lda, row: ir, column: pc, mc: rows, kc: kc, mr: mr, into: panel)
+                    if roundToBF16 { ak_round_bf16(panel, Int64(mr * kc)) }
                     var jr = j0
                     while jr < j1 {
-                        kernel.run(Int64(kc), aPanel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
-                                   rows, Int64(min(nr, n - jr)), beta)
+                        kernel.run(Int64(kc), panel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
+                                   Int64(rows), Int64(min(nr, n - jr)), beta)
                         jr += nr
                     }
                     ir += mr
