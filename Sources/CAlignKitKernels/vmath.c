@@ -93,7 +93,7 @@ AK_CLONES void ak_vsigmoid(const float *x, float *y, int64_t n) { for (int64_t i
 // e^(x - shift), returning the sum of the results (softmax's inner loop).
 // Two passes, each of which vectorizes: the exponentials, then their sum in sixteen partial sums
 // (a single running sum would need reassociation, which the compiler does not do for floats).
-AK_CLONES float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64_t n) {
+AK_CLONES static float vexp_shifted_sum_generic(const float *x, float shift, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = exp_core(x[i] - shift);
     float lanes[16] = {0};
     int64_t i = 0;
@@ -104,4 +104,59 @@ AK_CLONES float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64
     for (; i < n; i++) s += y[i];
     for (int j = 0; j < 16; j++) s += lanes[j];
     return s;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// exp_core on sixteen lanes (the same reduction and polynomial).
+__attribute__((target("avx512f")))
+static inline __m512 exp_avx512(__m512 x) {
+    const __m512 low = _mm512_set1_ps(-87.33654f), high = _mm512_set1_ps(88.37626f);
+    __m512 clamped = _mm512_min_ps(_mm512_max_ps(x, low), high);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), clamped);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 z = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3333337680e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, z, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    __m512 result = _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+    result = _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, low, _CMP_LT_OQ), _mm512_setzero_ps());
+    result = _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, high, _CMP_GT_OQ), _mm512_set1_ps(__builtin_inff()));
+    return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+// One pass, the last partial vector under a mask: attention rows are short (tens of keys), where the
+// compiled loop above spent most of its time in its scalar remainder.
+__attribute__((target("avx512f")))
+static float vexp_shifted_sum_avx512(const float *x, float shift, float *y, int64_t n) {
+    __m512 s = _mm512_set1_ps(shift), sum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 v = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), s));
+        _mm512_mask_storeu_ps(y + i, mask, v);
+        sum = _mm512_mask_add_ps(sum, mask, sum, v);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+#endif
+
+float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64_t n) {
+#if defined(__x86_64__)
+    static int avx512 = -1;  // -1 until the first call asks the CPU (every caller finds the same answer)
+    int known = __atomic_load_n(&avx512, __ATOMIC_RELAXED);
+    if (known < 0) {
+        known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        __atomic_store_n(&avx512, known, __ATOMIC_RELAXED);
+    }
+    if (known) return vexp_shifted_sum_avx512(x, shift, y, n);
+#endif
+    return vexp_shifted_sum_generic(x, shift, y, n);
 }
