@@ -92,15 +92,16 @@ public enum GEMM {
     struct Kernel {
         let mr: Int, nr: Int
         let run: ak_sgemm_kernel_fn
-        /// The packing transpose that goes with this path.
+        /// The packing transpose that goes with this path, and the packing copy.
         let interleave: InterleaveFunction
+        var copy: InterleaveFunction = ak_pack_copy
         /// Blocking: KC (depth), MC (rows of A in L2), NC (columns of B per packed block).
         let kc: Int, mc: Int, nc: Int
     }
 
     static var kernel: Kernel {
         switch path {
-        case .avx512: Kernel(mr: 14, nr: 32, run: ak_sgemm_kernel_avx512_14x32, interleave: ak_pack_interleave_avx512, kc: 384, mc: 14 * 36, nc: 32 * 32)
+        case .avx512: Kernel(mr: 14, nr: 32, run: ak_sgemm_kernel_avx512_14x32, interleave: ak_pack_interleave_avx512, copy: ak_pack_copy_avx512, kc: 384, mc: 14 * 36, nc: 32 * 32)
         case .avx2: Kernel(mr: 6, nr: 16, run: ak_sgemm_kernel_avx2_6x16, interleave: ak_pack_interleave, kc: 256, mc: 6 * 80, nc: 16 * 256)
         case .portable: Kernel(mr: 4, nr: 16, run: ak_sgemm_kernel_portable_4x16, interleave: ak_pack_interleave, kc: 256, mc: 4 * 64, nc: 16 * 128)
         }
@@ -272,7 +273,7 @@ public enum GEMM {
                 var ir = i0
                 while ir < i1 {
                     let rows = min(mr, m - ir)
-                    packPanelsA(kernel.interleave, transposeA, a, lda, row: ir, column: pc, mc: rows, kc: kc, mr: mr, into: panel)
+                    packPanelsA(kernel, transposeA, a, lda, row: ir, column: pc, mc: rows, kc: kc, mr: mr, into: panel)
                     if roundToBF16 { ak_round_bf16(panel, Int64(mr * kc)) }
                     var jr = j0
                     while jr < j1 {
@@ -337,16 +338,16 @@ public enum GEMM {
 
     /// Packs rows row..<row+mc, columns column..<column+kc of op(A) into MR-tall panels:
     /// panel r holds kc steps of MR values (rows past mc are zero).
-    static func packPanelsA(_ interleave: InterleaveFunction, _ transposed: Bool, _ a: UnsafePointer<Float>, _ lda: Int, row: Int, column: Int,
+    static func packPanelsA(_ kernel: Kernel, _ transposed: Bool, _ a: UnsafePointer<Float>, _ lda: Int, row: Int, column: Int,
                             mc: Int, kc: Int, mr: Int, into dst: UnsafeMutablePointer<Float>) {
         var i0 = 0
         while i0 < mc {
             let rows = min(mr, mc - i0)
             let out = dst + i0 * kc
             if transposed {  // op(A)(i, p) = a[p * lda + i]: each k step is a contiguous run of rows
-                ak_pack_copy(a + column * lda + row + i0, Int64(lda), Int64(rows), Int64(kc), Int64(mr), out)
+                kernel.copy(a + column * lda + row + i0, Int64(lda), Int64(rows), Int64(kc), Int64(mr), out)
             } else {         // op(A)(i, p) = a[i * lda + p]: rows are contiguous in k
-                interleave(a + (row + i0) * lda + column, Int64(lda), Int64(rows), Int64(kc), Int64(mr), out)
+                kernel.interleave(a + (row + i0) * lda + column, Int64(lda), Int64(rows), Int64(kc), Int64(mr), out)
             }
             i0 += mr
         }

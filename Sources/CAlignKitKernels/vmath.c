@@ -90,6 +90,25 @@ AK_CLONES void ak_vlog(const float *x, float *y, int64_t n) { for (int64_t i = 0
 AK_CLONES void ak_vtanh(const float *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = tanh_core(x[i]); }
 AK_CLONES void ak_vsigmoid(const float *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = sigmoid_core(x[i]); }
 
+// GELU, tanh form (GPT-2): y = x/2 (1 + tanh(c (x + 0.044715 x³))), c = √(2/π); one pass each way.
+// The backward pass recomputes tanh: dx = g (½(1 + t) + ½ x (1 - t²) c (1 + 3·0.044715 x²)).
+#define AK_GELU_C 0.7978845608028654f
+AK_CLONES void ak_gelu_tanh(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float t = tanh_core(AK_GELU_C * (v + 0.044715f * v * v * v));
+        y[i] = 0.5f * v * (1.0f + t);
+    }
+}
+
+AK_CLONES void ak_gelu_tanh_backward(const float *g, const float *x, float *dx, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float t = tanh_core(AK_GELU_C * (v + 0.044715f * v * v * v));
+        dx[i] = g[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * AK_GELU_C * (1.0f + 3.0f * 0.044715f * v * v));
+    }
+}
+
 // e^(x - shift), returning the sum of the results (softmax's inner loop).
 // Two passes, each of which vectorizes: the exponentials, then their sum in sixteen partial sums
 // (a single running sum would need reassociation, which the compiler does not do for floats).

@@ -60,6 +60,7 @@ void ak_sgemm_skinny_nt_avx512(int64_t m, int64_t n, int64_t k, const float *a, 
 void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
 /// The same as ak_pack_interleave with AVX-512 16 x 16 transposes. Call only when AK_CPU_AVX512F is set.
 void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
+void ak_pack_copy_avx512(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
 /// Packs `count` rows of `columns` (≤ width) contiguous values, row stride ld:
 /// dst[p * width + j] = src[p * ld + j], zero for j ≥ columns.
 void ak_pack_copy(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
@@ -89,6 +90,9 @@ void ak_vexp(const float *x, float *y, int64_t n);
 void ak_vlog(const float *x, float *y, int64_t n);
 /// y[i] = tanh x[i].
 void ak_vtanh(const float *x, float *y, int64_t n);
+/// GELU (tanh form) and its backward pass (dx = g times the derivative at x), each one pass over n elements.
+void ak_gelu_tanh(const float *x, float *y, int64_t n);
+void ak_gelu_tanh_backward(const float *g, const float *x, float *dx, int64_t n);
 /// y[i] = 1 / (1 + e^-x[i]).
 void ak_vsigmoid(const float *x, float *y, int64_t n);
 /// y[i] = e^(x[i] - shift); returns Σ y[i].
