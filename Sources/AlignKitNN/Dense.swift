@@ -30,8 +30,7 @@ public struct Linear: Layer {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        var y = matmul(input, weight)
-        if let bias { y = y + bias }
+        var y = linear(input, weight, bias: bias)
         if let adapter { y = y + adapter(input) }
         return y
     }

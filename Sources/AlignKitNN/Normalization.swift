@@ -116,5 +116,5 @@ public struct WeightNormLinear: Layer {
     /// The effective weight W [in, out].
     public var weight: Tensor { direction * (magnitude / direction.raised(toPower: 2).sum(alongAxes: [0]).squareRoot()) }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor { matmul(input, weight) + bias }
+    public func callAsFunction(_ input: Tensor) -> Tensor { linear(input, weight, bias: bias) }
 }

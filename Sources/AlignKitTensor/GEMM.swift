@@ -92,16 +92,16 @@ public enum GEMM {
     struct Kernel {
         let mr: Int, nr: Int
         let run: ak_sgemm_kernel_fn
-        /// The packing transpose that goes with this path, and the packing copy.
+        /// The packing transpose that goes with this path, and the packing copy into many panels.
         let interleave: InterleaveFunction
-        var copy: InterleaveFunction = ak_pack_copy
+        var copyPanels: InterleaveFunction = ak_pack_copy_panels
         /// Blocking: KC (depth), MC (rows of A in L2), NC (columns of B per packed block).
         let kc: Int, mc: Int, nc: Int
     }
 
     static var kernel: Kernel {
         switch path {
-        case .avx512: Kernel(mr: 14, nr: 32, run: ak_sgemm_kernel_avx512_14x32, interleave: ak_pack_interleave_avx512, copy: ak_pack_copy_avx512, kc: 384, mc: 14 * 36, nc: 32 * 32)
+        case .avx512: Kernel(mr: 14, nr: 32, run: ak_sgemm_kernel_avx512_14x32, interleave: ak_pack_interleave_avx512, copyPanels: ak_pack_copy_panels_avx512, kc: 384, mc: 14 * 36, nc: 32 * 32)
         case .avx2: Kernel(mr: 6, nr: 16, run: ak_sgemm_kernel_avx2_6x16, interleave: ak_pack_interleave, kc: 256, mc: 6 * 80, nc: 16 * 256)
         case .portable: Kernel(mr: 4, nr: 16, run: ak_sgemm_kernel_portable_4x16, interleave: ak_pack_interleave, kc: 256, mc: 4 * 64, nc: 16 * 128)
         }
@@ -109,29 +109,32 @@ public enum GEMM {
 
     /// C = op(A) op(B) (+ C when `accumulate`), row-major with leading dimensions lda, ldb, ldc.
     /// op(A) is m x k (A is k x m when `transposeA`), op(B) is k x n (B is n x k when `transposeB`).
+    /// With `bias` (n values), bias[j] is added to every row of C as the product is stored.
     /// Runs on up to `Parallel.threadCount` threads.
     public static func multiply(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil
     ) {
         multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: m, n: n, k: k,
                         a: a, lda: lda, strideA: 0, b: b, ldb: ldb, strideB: 0, c: c, ldc: ldc, strideC: 0,
-                        accumulate: accumulate)
+                        accumulate: accumulate, bias: bias)
     }
 
     /// `batchCount` independent products, the i-th reading A at `a + i * strideA` and so on.
     public static func multiplyBatched(
         transposeA: Bool, transposeB: Bool, batchCount: Int, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, strideA: Int, b: UnsafePointer<Float>, ldb: Int, strideB: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, accumulate: Bool = false
+        c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil
     ) {
         guard batchCount > 0, m > 0, n > 0 else { return }
         let threads = Parallel.threadCount
         if m <= skinnyRowLimit {
-            return skinny(transposeA: transposeA, transposeB: transposeB, batchCount: batchCount, m: m, n: n, k: k, a: a, lda: lda,
-                          strideA: strideA, b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC,
-                          accumulate: accumulate, threads: threads)
+            skinny(transposeA: transposeA, transposeB: transposeB, batchCount: batchCount, m: m, n: n, k: k, a: a, lda: lda,
+                   strideA: strideA, b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC,
+                   accumulate: accumulate, threads: threads)
+            if let bias { for batch in 0..<batchCount { ak_add_row_vector(c + batch * strideC, Int64(ldc), Int64(m), Int64(n), bias) } }
+            return
         }
         let kernel = self.kernel
         let flops = 2 * batchCount * m * n * k
@@ -140,24 +143,24 @@ public enum GEMM {
             for batch in 0..<batchCount {
                 product(kernel, transposeA, transposeB, m: m, n: n, k: k,
                         a: a + batch * strideA, lda: lda, b: b + batch * strideB, ldb: ldb,
-                        c: c + batch * strideC, ldc: ldc, accumulate: accumulate, threads: 1)
+                        c: c + batch * strideC, ldc: ldc, accumulate: accumulate, bias: bias, threads: 1)
             }
             return
         }
         // Many small products: whole products per task.
         if batchCount >= 2 * threads && flops / batchCount < 1 << 24 {
-            let sendA = UncheckedSendable(a), sendB = UncheckedSendable(b), sendC = UncheckedSendable(c)
+            let sendA = UncheckedSendable(a), sendB = UncheckedSendable(b), sendC = UncheckedSendable(c), sendBias = UncheckedSendable(bias)
             Parallel.forEach(batchCount) { batch in
                 product(kernel, transposeA, transposeB, m: m, n: n, k: k,
                         a: sendA.value + batch * strideA, lda: lda, b: sendB.value + batch * strideB, ldb: ldb,
-                        c: sendC.value + batch * strideC, ldc: ldc, accumulate: accumulate, threads: 1)
+                        c: sendC.value + batch * strideC, ldc: ldc, accumulate: accumulate, bias: sendBias.value, threads: 1)
             }
             return
         }
         for batch in 0..<batchCount {
             product(kernel, transposeA, transposeB, m: m, n: n, k: k,
                     a: a + batch * strideA, lda: lda, b: b + batch * strideB, ldb: ldb,
-                    c: c + batch * strideC, ldc: ldc, accumulate: accumulate, threads: threads)
+                    c: c + batch * strideC, ldc: ldc, accumulate: accumulate, bias: bias, threads: threads)
         }
     }
 
@@ -212,15 +215,16 @@ public enum GEMM {
     static func product(
         _ kernel: Kernel, _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, threads: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil, threads: Int
     ) {
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
+            if let bias { ak_add_row_vector(c, Int64(ldc), Int64(m), Int64(n), bias) }
             return
         }
         if usesAMX {
             return productAMX(transposeA, transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
-                              accumulate: accumulate, threads: threads)
+                              accumulate: accumulate, bias: bias, threads: threads)
         }
         let mr = kernel.mr, nr = kernel.nr
         let kcMax = min(kernel.kc, k)
@@ -246,7 +250,7 @@ public enum GEMM {
 
         let packB = CachingAllocator.shared.allocate(floatCount: bPanels * nr * kcMax)
         defer { CachingAllocator.shared.deallocate(packB, floatCount: bPanels * nr * kcMax) }
-        let shared = UncheckedSendable((a, b, c, packB))
+        let shared = UncheckedSendable((a, b, c, packB, bias))
         let bTasks = min(bPanels, 2 * threads)
         let roundToBF16 = precision == .bf16
         var pc = 0
@@ -255,30 +259,43 @@ public enum GEMM {
             let beta: Int32 = (pc > 0 || accumulate) ? 1 : 0
             // Pack this slice of B, panels split into tasks.
             Parallel.forEach(bTasks, maxThreads: threads) { t in
-                let (_, b, _, packB) = shared.value
+                let (_, b, _, packB, _) = shared.value
                 let p0 = bPanels * t / bTasks, p1 = bPanels * (t + 1) / bTasks
                 guard p1 > p0 else { return }
-                packPanelsB(kernel.interleave, transposeB, b, ldb, row: pc, column: p0 * nr,
+                packPanelsB(kernel, transposeB, b, ldb, row: pc, column: p0 * nr,
                             kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc)
                 if roundToBF16 { ak_round_bf16(packB + p0 * nr * kc, Int64((p1 - p0) * nr * kc)) }
             }
             // Each tile packs its own A micro-panels into a buffer that stays in L1, just before they are
             // used (a shared packed copy of A went out to memory and came back).
             Parallel.forEach(rowBlocks * columnBlocks, maxThreads: threads) { task in
-                let (a, _, c, packB) = shared.value
-                let panel = CachingAllocator.shared.allocate(floatCount: mr * kc)
-                defer { CachingAllocator.shared.deallocate(panel, floatCount: mr * kc) }
+                let (a, _, c, packB, bias) = shared.value
+                let lastSlice = pc + kc == k
                 let i0 = (task / columnBlocks) * rowsPerBlock, i1 = min(m, i0 + rowsPerBlock)
                 let j0 = (task % columnBlocks) * columnsPerBlock, j1 = min(n, j0 + columnsPerBlock)
+                // A transposed (a weight gradient's Xᵀ): the tile's panels are packed at once, so that each
+                // k step's run of rows is read whole (one panel at a time read 56 bytes per k step, from L2).
+                let blockFloats = transposeA ? (i1 - i0 + mr - 1) / mr * mr * kc : mr * kc
+                let block = CachingAllocator.shared.allocate(floatCount: blockFloats)
+                defer { CachingAllocator.shared.deallocate(block, floatCount: blockFloats) }
+                if transposeA {
+                    kernel.copyPanels(a + pc * lda + i0, Int64(lda), Int64(i1 - i0), Int64(kc), Int64(mr), block)
+                    if roundToBF16 { ak_round_bf16(block, Int64(blockFloats)) }
+                }
                 var ir = i0
                 while ir < i1 {
                     let rows = min(mr, m - ir)
-                    packPanelsA(kernel, transposeA, a, lda, row: ir, column: pc, mc: rows, kc: kc, mr: mr, into: panel)
-                    if roundToBF16 { ak_round_bf16(panel, Int64(mr * kc)) }
+                    let panel = transposeA ? block + (ir - i0) * kc : block
+                    if !transposeA {
+                        kernel.interleave(a + ir * lda + pc, Int64(lda), Int64(rows), Int64(kc), Int64(mr), block)
+                        if roundToBF16 { ak_round_bf16(block, Int64(mr * kc)) }
+                    }
                     var jr = j0
                     while jr < j1 {
                         kernel.run(Int64(kc), panel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
                                    Int64(rows), Int64(min(nr, n - jr)), beta)
+                        // The bias joins the finished micro-tile while it is still in L1.
+                        if lastSlice, let bias { ak_add_row_vector(c + ir * ldc + jr, Int64(ldc), Int64(rows), Int64(min(nr, n - jr)), bias + jr) }
                         jr += nr
                     }
                     ir += mr
@@ -294,7 +311,7 @@ public enum GEMM {
     static func productAMX(
         _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, threads: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?, threads: Int
     ) {
         let kblocks = (k + 31) / 32, rowPairs = (m + 31) / 32, columnPairs = (n + 31) / 32
         let pairSize = 2 * kblocks * 512   // bf16 values of two tiles over the whole depth
@@ -306,10 +323,10 @@ public enum GEMM {
         }
         let tilesA = UnsafeMutableRawPointer(packA).assumingMemoryBound(to: UInt16.self)
         let tilesB = UnsafeMutableRawPointer(packB).assumingMemoryBound(to: UInt16.self)
-        let shared = UncheckedSendable((a, b, c, tilesA, tilesB))
+        let shared = UncheckedSendable((a, b, c, tilesA, tilesB, bias))
         let aTasks = min(rowPairs, 2 * threads), bTasks = min(columnPairs, 2 * threads)
         Parallel.forEach(aTasks + bTasks, maxThreads: threads) { task in
-            let (a, b, _, tilesA, tilesB) = shared.value
+            let (a, b, _, tilesA, tilesB, _) = shared.value
             if task < aTasks {
                 let p0 = rowPairs * task / aTasks, p1 = rowPairs * (task + 1) / aTasks
                 ak_pack_bf16_a(a, Int64(lda), transposeA ? 1 : 0, Int64(m), Int64(k), Int64(32 * p0), Int64(32 * (p1 - p0)), tilesA)
@@ -328,44 +345,31 @@ public enum GEMM {
         let columnBlocks = (columnPairs + columnBlock - 1) / columnBlock
         let beta: Int32 = accumulate ? 1 : 0
         Parallel.forEach(blocks(), maxThreads: threads) { task in
-            let (_, _, c, tilesA, tilesB) = shared.value
+            let (_, _, c, tilesA, tilesB, bias) = shared.value
             let i0 = (task / columnBlocks) * rowBlock, j0 = (task % columnBlocks) * columnBlock
             ak_sgemm_amx_block(Int64(kblocks), tilesA + i0 * pairSize, Int64(min(rowBlock, rowPairs - i0)),
                                tilesB + j0 * pairSize, Int64(min(columnBlock, columnPairs - j0)),
                                c + 32 * i0 * ldc + 32 * j0, Int64(ldc), Int64(m - 32 * i0), Int64(n - 32 * j0), beta)
-        }
-    }
-
-    /// Packs rows row..<row+mc, columns column..<column+kc of op(A) into MR-tall panels:
-    /// panel r holds kc steps of MR values (rows past mc are zero).
-    static func packPanelsA(_ kernel: Kernel, _ transposed: Bool, _ a: UnsafePointer<Float>, _ lda: Int, row: Int, column: Int,
-                            mc: Int, kc: Int, mr: Int, into dst: UnsafeMutablePointer<Float>) {
-        var i0 = 0
-        while i0 < mc {
-            let rows = min(mr, mc - i0)
-            let out = dst + i0 * kc
-            if transposed {  // op(A)(i, p) = a[p * lda + i]: each k step is a contiguous run of rows
-                kernel.copy(a + column * lda + row + i0, Int64(lda), Int64(rows), Int64(kc), Int64(mr), out)
-            } else {         // op(A)(i, p) = a[i * lda + p]: rows are contiguous in k
-                kernel.interleave(a + (row + i0) * lda + column, Int64(lda), Int64(rows), Int64(kc), Int64(mr), out)
+            if let bias {  // the block of C is still in L2
+                ak_add_row_vector(c + 32 * i0 * ldc + 32 * j0, Int64(ldc), Int64(min(32 * rowBlock, m - 32 * i0)),
+                                  Int64(min(32 * columnBlock, n - 32 * j0)), bias + 32 * j0)
             }
-            i0 += mr
         }
     }
 
     /// Packs rows row..<row+kc, columns column..<column+nc of op(B) into NR-wide panels:
     /// panel s holds kc steps of NR values (columns past nc are zero).
-    static func packPanelsB(_ interleave: InterleaveFunction, _ transposed: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, row: Int, column: Int,
+    static func packPanelsB(_ kernel: Kernel, _ transposed: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, row: Int, column: Int,
                             kc: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
         guard transposed else {
             // op(B)(p, j) = b[p * ldb + j]: all panels in one pass over B's rows (contiguous reads).
-            ak_pack_copy_panels(b + row * ldb + column, Int64(ldb), Int64(nc), Int64(kc), Int64(nr), dst)
+            kernel.copyPanels(b + row * ldb + column, Int64(ldb), Int64(nc), Int64(kc), Int64(nr), dst)
             return
         }
         var j0 = 0
         while j0 < nc {  // op(B)(p, j) = b[j * ldb + p]: a transpose per panel
             let cols = min(nr, nc - j0)
-            interleave(b + (column + j0) * ldb + row, Int64(ldb), Int64(cols), Int64(kc), Int64(nr), dst + j0 * kc)
+            kernel.interleave(b + (column + j0) * ldb + row, Int64(ldb), Int64(cols), Int64(kc), Int64(nr), dst + j0 * kc)
             j0 += nr
         }
     }

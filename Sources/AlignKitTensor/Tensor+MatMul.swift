@@ -38,3 +38,25 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
         return [da, db]
     }
 }
+
+/// x · w + bias for x [..., K], w [K, N], bias [N] (a dense layer): the bias joins each tile of the
+/// product as it is stored, instead of a second pass over the [..., N] result.
+/// Gradients: dx = G wᵀ, dw = xᵀ G, dbias = G summed over rows.
+public func linear(_ x: Tensor, _ w: Tensor, bias: Tensor?) -> Tensor {
+    guard let bias else { return matmul(x, w) }
+    precondition(x.rank >= 1 && w.rank == 2 && x.shape[x.rank - 1] == w.shape[0],
+                 "linear: input \(x.shape) and weight \(w.shape) need [..., K] and [K, N]")
+    let (k, n) = (w.shape[0], w.shape[1])
+    precondition(bias.shape == [n], "linear: bias \(bias.shape) must be [\(n)] for weight \(w.shape)")
+    let rows = k == 0 ? 0 : x.scalarCount / k
+    let result = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [n])
+    GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: n, k: k, a: x.pointer, lda: k, b: w.pointer, ldb: n,
+                  c: result.pointer, ldc: n, bias: bias.pointer)
+    return result.recorded(from: [x, w, bias]) { g, t in
+        let g2 = g.reshaped(to: [rows, n])
+        let dx: Tensor? = t[0] ? matmul(g2, w, transposeB: true).reshaped(to: x.shape) : nil
+        let dw: Tensor? = t[1] ? matmul(x.reshaped(to: [rows, k]), g2, transposeA: true) : nil
+        let db: Tensor? = t[2] ? g2.summed(toShape: [n]) : nil
+        return [dx, dw, db]
+    }
+}

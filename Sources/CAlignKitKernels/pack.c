@@ -48,13 +48,6 @@ void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t coun
     }
 }
 
-void ak_pack_copy(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
-    for (int64_t p = 0; p < count; p++) {
-        memcpy(dst + p * width, src + p * ld, (size_t)columns * sizeof(float));
-        if (columns < width) memset(dst + p * width + columns, 0, (size_t)(width - columns) * sizeof(float));
-    }
-}
-
 // Copy into many panels at once: row p of the block is read contiguously (prefetch-friendly) and its
 // `width`-wide pieces go to their panels: dst[(j / width) * count * width + p * width + j % width].
 void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
@@ -73,5 +66,13 @@ void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t 
             for (int64_t j = 0; j < rest; j++) out[j] = row[full * width + j];
             for (int64_t j = rest; j < width; j++) out[j] = 0.0f;
         }
+    }
+}
+
+// c[r * ldc + j] += v[j] for r < rows, j < columns (a bias joining a tile of a product).
+void ak_add_row_vector(float *c, int64_t ldc, int64_t rows, int64_t columns, const float *v) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        for (int64_t j = 0; j < columns; j++) row[j] += v[j];
     }
 }

@@ -56,25 +56,33 @@ void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64
         for (int64_t r = rows; r < width; r++) dst[p * width + r] = 0.0f;
     }
 }
-// ak_pack_copy for panels up to 32 wide (A's 14-row panels when op(A) is transposed): each k step is
-// one or two masked moves instead of a call to memcpy for 56 bytes.
+// ak_pack_copy_panels for panels up to 32 wide (B's 32-column panels, A's 14-row panels when op(A) is
+// transposed): each row's piece is one or two masked moves, not a loop of variable length.
 __attribute__((target("avx512f")))
-void ak_pack_copy_avx512(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
-    if (width > 32) { ak_pack_copy(src, ld, columns, count, width, dst); return; }
-    __mmask16 load0 = columns >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << columns) - 1u);
-    __mmask16 load1 = columns >= 32 ? (__mmask16)0xFFFF : (columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1u) : 0);
+void ak_pack_copy_panels_avx512(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
+    if (width > 32) { ak_pack_copy_panels(src, ld, columns, count, width, dst); return; }
+    int64_t panels = (columns + width - 1) / width;
     __mmask16 store0 = width >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1u);
     __mmask16 store1 = width >= 32 ? (__mmask16)0xFFFF : (width > 16 ? (__mmask16)((1u << (width - 16)) - 1u) : 0);
     for (int64_t p = 0; p < count; p++) {
-        const float *s = src + p * ld;
-        float *d = dst + p * width;
-        _mm512_mask_storeu_ps(d, store0, _mm512_maskz_loadu_ps(load0, s));
-        if (store1) _mm512_mask_storeu_ps(d + 16, store1, _mm512_maskz_loadu_ps(load1, s + 16));
+        const float *row = src + p * ld;
+        for (int64_t s = 0; s < panels; s++) {
+            int64_t rest = columns - s * width;
+            __mmask16 load0 = store0, load1 = store1;
+            if (rest < width) {  // the last panel: zeros past the block's columns
+                load0 = rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1u);
+                load1 = rest > 16 ? (__mmask16)((1u << (rest - 16)) - 1u) : 0;
+            }
+            float *out = dst + s * count * width + p * width;
+            const float *in = row + s * width;
+            _mm512_mask_storeu_ps(out, store0, _mm512_maskz_loadu_ps(load0, in));
+            if (store1) _mm512_mask_storeu_ps(out + 16, store1, _mm512_maskz_loadu_ps(load1, in + 16));
+        }
     }
 }
 #else
-void ak_pack_copy_avx512(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
-    ak_pack_copy(src, ld, columns, count, width, dst);
+void ak_pack_copy_panels_avx512(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
+    ak_pack_copy_panels(src, ld, columns, count, width, dst);
 }
 void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst) {
     ak_pack_interleave(src, ld, rows, count, width, dst);

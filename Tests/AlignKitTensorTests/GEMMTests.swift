@@ -101,6 +101,28 @@ struct GEMMTests {
         }
     }
 
+    /// `linear` adds the bias as each tile of the product is stored: the result equals the product plus
+    /// the bias exactly (the same sums, then the same one addition), on every path and precision, for
+    /// skinny (≤ 8 rows) and packed products, one and several KC slices, one and two threads.
+    @Test(arguments: gemmPaths)
+    func biasJoinsTheProductExactly(path: GEMM.Path) {
+        for precision in GEMM.Precision.allCases {
+            for threads in [1, 2] {
+                withGEMMSettings(path: path, threads: threads) {
+                    GEMM.withPrecision(precision) {
+                        for (m, k, n) in [(5, 37, 70), (61, 800, 45), (200, 130, 300), (3, 1, 33)] {
+                            let x = Tensor(randomUniform: [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(m))
+                            let w = Tensor(randomUniform: [k, n], lowerBound: -1, upperBound: 1, seed: UInt64(n))
+                            let bias = Tensor(randomUniform: [n], lowerBound: -1, upperBound: 1, seed: 3)
+                            let fused = linear(x, w, bias: bias).scalars, separate = (matmul(x, w) + bias).scalars
+                            #expect(fused == separate, "\(m)x\(k)x\(n), \(path), \(precision), \(threads) threads")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test(arguments: gemmPaths)
     func largeMultithreadedAndAccumulating(path: GEMM.Path) {
         withGEMMSettings(path: path, threads: 2) { checkLargeMultithreaded() }

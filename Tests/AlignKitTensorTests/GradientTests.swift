@@ -117,6 +117,7 @@ let linearAlgebraCases: [GradientCase] = [
     GradientCase("matmul folded batch x matrix", [[2, 3, 4], [4, 5]]) { matmul($0[0], $0[1]) },
     GradientCase("matmul batch Aᵀ x matrix", [[2, 4, 3], [4, 5]]) { matmul($0[0], $0[1], transposeA: true) },
     GradientCase("matmul matrix x batch", [[3, 4], [2, 4, 5]]) { matmul($0[0], $0[1]) },
+    GradientCase("linear (bias in the product's store)", [[2, 3, 4], [4, 5], [5]]) { linear($0[0], $0[1], bias: $0[2]) },
     GradientCase("softmax last axis", [[3, 5]]) { ($0[0] * 2).softmax() },
     GradientCase("softmax axis 0", [[4, 3]]) { $0[0].softmax(alongAxis: 0) },
     GradientCase("log-softmax last axis", [[3, 5]]) { ($0[0] * 2).logSoftmax() },

@@ -60,13 +60,13 @@ void ak_sgemm_skinny_nt_avx512(int64_t m, int64_t n, int64_t k, const float *a, 
 void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
 /// The same as ak_pack_interleave with AVX-512 16 x 16 transposes. Call only when AK_CPU_AVX512F is set.
 void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
-void ak_pack_copy_avx512(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
-/// Packs `count` rows of `columns` (≤ width) contiguous values, row stride ld:
-/// dst[p * width + j] = src[p * ld + j], zero for j ≥ columns.
-void ak_pack_copy(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
+/// The same as ak_pack_copy_panels with masked AVX-512 moves (width ≤ 32). Call only when AK_CPU_AVX512F is set.
+void ak_pack_copy_panels_avx512(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
 /// Packs `count` rows of `columns` (any number) contiguous values into consecutive `width`-wide
 /// panels, reading each row once: dst[(j / width) * count * width + p * width + j % width].
 void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
+/// c[r·ldc + j] += v[j] for r < rows, j < columns (a bias joining a finished tile of a product).
+void ak_add_row_vector(float *c, int64_t ldc, int64_t rows, int64_t columns, const float *v);
 
 /// Asks the OS for AMX tile state (Linux arch_prctl); 0 when granted. Call before any AMX function.
 int ak_amx_request(void);
