@@ -95,7 +95,8 @@ public enum GEMM {
         /// The packing transpose that goes with this path, and the packing copy into many panels.
         let interleave: InterleaveFunction
         var copyPanels: InterleaveFunction = ak_pack_copy_panels
-        /// Blocking: KC (depth), MC (rows of A in L2), NC (columns of B per packed block).
+        /// Blocking: KC (depth of a packed slice), MC (most rows in a tile), NC (most columns in a tile:
+        /// the tile's B panels stay in L2).
         let kc: Int, mc: Int, nc: Int
     }
 

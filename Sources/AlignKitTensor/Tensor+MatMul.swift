@@ -48,7 +48,7 @@ public func linear(_ x: Tensor, _ w: Tensor, bias: Tensor?) -> Tensor {
                  "linear: input \(x.shape) and weight \(w.shape) need [..., K] and [K, N]")
     let (k, n) = (w.shape[0], w.shape[1])
     precondition(bias.shape == [n], "linear: bias \(bias.shape) must be [\(n)] for weight \(w.shape)")
-    let rows = k == 0 ? 0 : x.scalarCount / k
+    let rows = ShapeMath.count(Array(x.shape.dropLast()))
     let result = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [n])
     GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: n, k: k, a: x.pointer, lda: k, b: w.pointer, ldb: n,
                   c: result.pointer, ldc: n, bias: bias.pointer)

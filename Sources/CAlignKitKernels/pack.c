@@ -1,7 +1,6 @@
 // GEMM packing: copies a block of a matrix into the panel layout the micro-kernels read
 // (for each k step, `width` consecutive values), zero-padding the last partial panel.
 #include "CAlignKitKernels.h"
-#include <string.h>
 
 // Interleave: dst[p * W + r] = src[r * ld + p] for r < rows, else 0 (a transpose into panels).
 #define INTERLEAVE(W) \

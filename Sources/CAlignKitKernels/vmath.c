@@ -169,13 +169,14 @@ static float vexp_shifted_sum_avx512(const float *x, float shift, float *y, int6
 
 float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64_t n) {
 #if defined(__x86_64__)
-    static int avx512 = -1;  // -1 until the first call asks the CPU (every caller finds the same answer)
-    int known = __atomic_load_n(&avx512, __ATOMIC_RELAXED);
+    // ak_cpu_features, asked once (softmax calls this per row): -1 until the first call.
+    static int features = -1;
+    int known = __atomic_load_n(&features, __ATOMIC_RELAXED);
     if (known < 0) {
-        known = __builtin_cpu_supports("avx512f") ? 1 : 0;
-        __atomic_store_n(&avx512, known, __ATOMIC_RELAXED);
+        known = ak_cpu_features();
+        __atomic_store_n(&features, known, __ATOMIC_RELAXED);
     }
-    if (known) return vexp_shifted_sum_avx512(x, shift, y, n);
+    if (known & AK_CPU_AVX512F) return vexp_shifted_sum_avx512(x, shift, y, n);
 #endif
     return vexp_shifted_sum_generic(x, shift, y, n);
 }

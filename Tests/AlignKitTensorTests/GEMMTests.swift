@@ -110,7 +110,7 @@ struct GEMMTests {
             for threads in [1, 2] {
                 withGEMMSettings(path: path, threads: threads) {
                     GEMM.withPrecision(precision) {
-                        for (m, k, n) in [(5, 37, 70), (61, 800, 45), (200, 130, 300), (3, 1, 33)] {
+                        for (m, k, n) in [(5, 37, 70), (61, 800, 45), (200, 130, 300), (3, 1, 33), (20, 0, 9)] {
                             let x = Tensor(randomUniform: [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(m))
                             let w = Tensor(randomUniform: [k, n], lowerBound: -1, upperBound: 1, seed: UInt64(n))
                             let bias = Tensor(randomUniform: [n], lowerBound: -1, upperBound: 1, seed: 3)

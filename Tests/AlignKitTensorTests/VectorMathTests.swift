@@ -32,6 +32,27 @@ struct VectorMathTests {
         #expect(Tensor([.nan]).exp().scalar.isNaN)
     }
 
+    /// Softmax's exp-and-sum (`ak_vexp_shifted_sum`) on rows of every length 1-40, so that each
+    /// remainder of a 16-wide vector is covered (attention rows are this short): each probability within
+    /// 8 ulps of Float64's (exp's 4, plus the sum and the division), masked -inf entries exactly 0.
+    /// The inputs are multiples of 1/2, so that x - max is exact and adds no error of its own.
+    @Test func softmaxOfShortRows() {
+        var worst: Float = 0
+        for n in 1...40 {
+            let values = (0..<n).map { Float(($0 * 37) % 23) * 0.5 - 8 }
+            let probabilities = Tensor(values, shape: [1, n]).softmax().scalars
+            let top = Double(values.max()!)
+            let total = values.reduce(0.0) { $0 + Foundation.exp(Double($1) - top) }
+            for (x, p) in zip(values, probabilities) {
+                let exact = Float(Foundation.exp(Double(x) - top) / total)
+                worst = max(worst, abs(p - exact) / exact.ulp)
+            }
+            let masked = Tensor([Float](repeating: -.infinity, count: n - 1) + [1], shape: [1, n]).softmax().scalars
+            #expect(masked == [Float](repeating: 0, count: n - 1) + [1], "length \(n)")
+        }
+        #expect(worst <= 8)
+    }
+
     @Test func log() {
         #expect(worstUlps(grid(1e-6, 10) + grid(10, 1e6) + [1e-30, 1e30, 1.5e-40], { $0.log() }, Foundation.log) <= 4)
         let special = Tensor([0, -1, .infinity, 1]).log().scalars
