@@ -75,7 +75,9 @@ void ak_sgemm_skinny_nn_avx512(int64_t m, int64_t n, int64_t k, const float *a, 
         for (; p + NN_DEPTH <= k; p += NN_DEPTH) {
             const float *bp = b + p * ldb + j0;
             // While row i works, it prefetches its share of the next block's B rows into L2, so that
-            // memory keeps streaming while the other rows compute from L1.
+            // memory keeps streaming while the other rows compute from L1. Below 4 rows there is little
+            // compute to hide behind (one row would issue all 8 rows' prefetches); it was not faster at
+            // batch 1 in my runs, so it is off there.
             const float *next = m >= 4 && p + 2 * NN_DEPTH <= k ? bp + NN_DEPTH * ldb : NULL;
             for (int64_t i = 0; i < m; i++) {
                 __m512 x[NN_DEPTH];
