@@ -198,6 +198,34 @@ public enum GEMM {
             for batch in 0..<batchCount { one(batch, 0, n) }
         } else if batchCount >= 2 * threads {
             Parallel.forEach(batchCount) { batch in one(batch, 0, n) }
+        } else if !transposeB && k >= 64 * threads {
+            // B row-major K x N: each thread takes a contiguous range of B's rows (a split of K) and sums into
+            // its own copy of C; the copies are added at the end (m x n, small). Every thread then streams one
+            // unbroken run of memory; column chunks read each row of B in short pieces, which streamed at half
+            // the rate (8 x 384 x 1536 on 2 threads: 38 GFLOP/s in column chunks, 62-74 split along K).
+            let parts = threads
+            let scratch = CachingAllocator.shared.allocate(floatCount: (parts - 1) * m * n)
+            defer { CachingAllocator.shared.deallocate(scratch, floatCount: (parts - 1) * m * n) }
+            let sendScratch = UncheckedSendable(scratch)
+            for batch in 0..<batchCount {
+                Parallel.forEach(parts, maxThreads: threads) { t in
+                    let (a, b, c) = send.value
+                    let p0 = k * t / parts / 8 * 8, p1 = t == parts - 1 ? k : k * (t + 1) / parts / 8 * 8
+                    let aa = a + batch * strideA + p0 * Int(csa), bb = b + batch * strideB + p0 * ldb
+                    if t == 0 {
+                        run(Int64(m), Int64(n), Int64(p1 - p0), aa, rsa, csa, bb, Int64(ldb), c + batch * strideC, Int64(ldc), beta)
+                    } else {
+                        run(Int64(m), Int64(n), Int64(p1 - p0), aa, rsa, csa, bb, Int64(ldb), sendScratch.value + (t - 1) * m * n, Int64(n), 0)
+                    }
+                }
+                let cb = c + batch * strideC
+                for t in 1..<parts {
+                    for i in 0..<m {
+                        let row = cb + i * ldc, part = scratch + (t - 1) * m * n + i * n
+                        for j in 0..<n { row[j] += part[j] }
+                    }
+                }
+            }
         } else {
             // Column chunks, multiples of 32 (the nn kernel's width), about two per thread.
             let chunks = max(1, min(2 * threads, n / 32))
