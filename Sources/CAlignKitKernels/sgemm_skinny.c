@@ -2,8 +2,8 @@
 // packing. The packed GEMM copies all of B into panels on every call, which for M ≤ 8 costs more
 // than the product; these kernels stream B once, straight from memory.
 //
-//   nn: C[i, j] = Σ_p A(i, p) B[p, j]   B row-major K × N: each B row is loaded once and used by
-//       every row of A (A(i, p) broadcast), 32 columns (two zmm) at a time.
+//   nn: C[i, j] = Σ_p A(i, p) B[p, j]   B row-major K × N: each B vector is loaded once and used by
+//       every row of A (A(i, p) broadcast), 32 or 64 columns at a time.
 //   nt: C[i, j] = Σ_p A[i, p] B[j, p]   B row-major N × K (a tied embedding as the head): dot
 //       products along K, two columns of C at a time, reduced at the end.
 // A(i, p) is read at a[i * rsa + p * csa]; C = beta · C + A B with beta 0 (C not read) or 1.
@@ -43,65 +43,77 @@ void ak_sgemm_skinny_nt_portable(int64_t m, int64_t n, int64_t k, const float *a
 #include <immintrin.h>
 
 #define SKINNY_ROWS 8
-#define NN_DEPTH 8
+#define NN_BLOCK 16
 
-// C tile (rows i, columns j..j+16 under mask) += Σ_q x[q] · B[q, j..], q < NN_DEPTH, B rows ldb apart;
-// two partial sums halve the dependency chain.
+// C[0..R, 0..16V) += Σ_q<d A(r, q) B[q, 0..16V): R x V accumulators in registers over d rows of B (a
+// strip of 16V columns), masked columns read as zero and not stored.
 static inline __attribute__((always_inline, target("avx512f")))
-void nn_update(const __m512 x[NN_DEPTH], const float *b, int64_t ldb, float *c, __mmask16 mask) {
-    __m512 s = _mm512_maskz_loadu_ps(mask, c), t = _mm512_setzero_ps();
-    for (int q = 0; q < NN_DEPTH; q += 2) {
-        s = _mm512_fmadd_ps(x[q], _mm512_maskz_loadu_ps(mask, b + q * ldb), s);
-        t = _mm512_fmadd_ps(x[q + 1], _mm512_maskz_loadu_ps(mask, b + (q + 1) * ldb), t);
+void nn_strip(const int R, const int V, int64_t d, const float *a, int64_t rsa, int64_t csa,
+              const float *b, int64_t ldb, float *c, int64_t ldc, const __mmask16 *masks) {
+    __m512 acc[SKINNY_ROWS][4];
+    for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) acc[r][v] = _mm512_maskz_loadu_ps(masks[v], c + r * ldc + 16 * v);
+    for (int64_t q = 0; q < d; q++) {
+        __m512 bv[4];
+        for (int v = 0; v < V; v++) bv[v] = _mm512_maskz_loadu_ps(masks[v], b + q * ldb + 16 * v);
+        for (int r = 0; r < R; r++) {
+            __m512 x = _mm512_set1_ps(a[r * rsa + q * csa]);
+            for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
+        }
     }
-    _mm512_mask_storeu_ps(c, mask, _mm512_add_ps(s, t));
+    for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) _mm512_mask_storeu_ps(c + r * ldc + 16 * v, masks[v], acc[r][v]);
 }
 
-// nn: a tile of C (all m rows, up to 16 KB) stays in L1 and accumulates in place while B streams
-// through in blocks of NN_DEPTH rows, each row read as one contiguous run. Walking B down a 32-column
-// strip instead (accumulators in registers) touched a new page at every k step, which left the
-// hardware prefetchers and the TLB behind: 17 GFLOP/s at m = 8.
+// nn for R rows of A (R constant after inlining): a tile of C (R x width, at most 32 KB) stays in L1 while
+// B goes by in blocks of NN_BLOCK rows; within a block, each strip of 16V columns runs down the block's
+// rows with its R x V accumulators in registers (1 broadcast of A per row and step serves V vectors), and
+// prefetches the same strip of the next block into L2. An earlier kernel that accumulated in the C tile
+// itself (a load and a store of C for every 8 multiply-adds) reached 50-70 GFLOP/s at 8 rows on 2 threads
+// against 75-90 for this one (8 x 384 x 1536 and 8 x 1536 x 384, weights cycling from memory); at one
+// row both stream B at the same rate. Walking a strip down all of K instead touched a new page at every
+// step and left the hardware prefetchers behind (17 GFLOP/s at 8 rows).
+static inline __attribute__((always_inline, target("avx512f")))
+void nn_rows(const int R, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+             const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    const int V = R <= 3 ? 4 : 2;
+    const int64_t strip = 16 * V;
+    int64_t width = (8192 / R) / strip * strip;
+    for (int64_t j0 = 0; j0 < n; j0 += width) {
+        int64_t w = n - j0 < width ? n - j0 : width;
+        if (!beta) for (int r = 0; r < R; r++) memset(c + r * ldc + j0, 0, (size_t)w * sizeof(float));
+        for (int64_t p = 0; p < k; p += NN_BLOCK) {
+            int64_t d = k - p < NN_BLOCK ? k - p : NN_BLOCK;
+            int64_t dn = k - p - d < NN_BLOCK ? k - p - d : NN_BLOCK;  // rows in the next block
+            const float *bp = b + p * ldb + j0;
+            for (int64_t j = 0; j < w; j += strip) {
+                __mmask16 masks[4];
+                for (int v = 0; v < V; v++) {
+                    int64_t left = w - j - 16 * v;
+                    masks[v] = left >= 16 ? (__mmask16)0xFFFF : (left <= 0 ? 0 : (__mmask16)((1u << left) - 1u));
+                }
+                for (int64_t q = 0; q < dn; q++)
+                    for (int v = 0; v < V; v++)
+                        if (masks[v]) _mm_prefetch((const char *)(bp + (NN_BLOCK + q) * ldb + j + 16 * v), _MM_HINT_T1);
+                nn_strip(R, V, d, a + p * csa, rsa, csa, bp + j, ldb, c + j0 + j, ldc, masks);
+            }
+        }
+    }
+}
+
 __attribute__((target("avx512f")))
 void ak_sgemm_skinny_nn_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
                                const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
-    int64_t width = (4096 / m) / 16 * 16;
-    if (width > 2048) width = 2048;
-    for (int64_t j0 = 0; j0 < n; j0 += width) {
-        int64_t w = n - j0 < width ? n - j0 : width;
-        int64_t full = w / 16 * 16;
-        __mmask16 tail = (__mmask16)((1u << (w - full)) - 1u);
-        if (!beta) for (int64_t i = 0; i < m; i++) memset(c + i * ldc + j0, 0, (size_t)w * sizeof(float));
-        int64_t p = 0;
-        for (; p + NN_DEPTH <= k; p += NN_DEPTH) {
-            const float *bp = b + p * ldb + j0;
-            // While row i works, it prefetches its share of the next block's B rows into L2, so that
-            // memory keeps streaming while the other rows compute from L1. Below 4 rows there is little
-            // compute to hide behind (one row would issue all 8 rows' prefetches); it was not faster at
-            // batch 1 in my runs, so it is off there.
-            const float *next = m >= 4 && p + 2 * NN_DEPTH <= k ? bp + NN_DEPTH * ldb : NULL;
-            for (int64_t i = 0; i < m; i++) {
-                __m512 x[NN_DEPTH];
-                for (int q = 0; q < NN_DEPTH; q++) x[q] = _mm512_set1_ps(a[i * rsa + (p + q) * csa]);
-                float *ci = c + i * ldc + j0;
-                int64_t q0 = i * NN_DEPTH / m, q1 = (i + 1) * NN_DEPTH / m;
-                for (int64_t j = 0; j < full; j += 16) {
-                    nn_update(x, bp + j, ldb, ci + j, 0xFFFF);
-                    if (next) for (int64_t q = q0; q < q1; q++) _mm_prefetch((const char *)(next + q * ldb + j), _MM_HINT_T1);
-                }
-                if (tail) nn_update(x, bp + full, ldb, ci + full, tail);
-            }
-        }
-        for (; p < k; p++) {
-            const float *bp = b + p * ldb + j0;
-            for (int64_t i = 0; i < m; i++) {
-                __m512 x = _mm512_set1_ps(a[i * rsa + p * csa]);
-                float *ci = c + i * ldc + j0;
-                for (int64_t j = 0; j < w; j += 16) {
-                    __mmask16 mask = w - j >= 16 ? (__mmask16)0xFFFF : tail;
-                    _mm512_mask_storeu_ps(ci + j, mask, _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(mask, bp + j),
-                                                                        _mm512_maskz_loadu_ps(mask, ci + j)));
-                }
-            }
+    for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
+        const float *ai = a + i0 * rsa;
+        float *ci = c + i0 * ldc;
+        switch (m - i0 < SKINNY_ROWS ? m - i0 : SKINNY_ROWS) {
+        case 1: nn_rows(1, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
+        case 2: nn_rows(2, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
+        case 3: nn_rows(3, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
+        case 4: nn_rows(4, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
+        case 5: nn_rows(5, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
+        case 6: nn_rows(6, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
+        case 7: nn_rows(7, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
+        default: nn_rows(8, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
         }
     }
 }
