@@ -74,6 +74,15 @@ public enum Sampler {
         precondition(!prompt.isEmpty, "generate: the prompt has no tokens")
         let context = model.configuration.contextLength
         precondition(prompt.count <= context, "generate: the prompt's \(prompt.count) tokens exceed the context length \(context)")
+        // Decoding reads every weight once per token: under bf16, from bf16 copies (half the bytes).
+        return GEMM.withBF16Copies(of: model.parameters) {
+            generateTokens(model, prompt: prompt, options: options, decode: decode, onToken: onToken)
+        }
+    }
+
+    private static func generateTokens(_ model: GPT, prompt: [Int], options: SamplingOptions, decode: (([Int]) -> String)?,
+                                       onToken: (Int) -> Void) -> [Int] {
+        let context = model.configuration.contextLength
         var generator = RandomGenerator(seed: options.seed)
         var cache = options.recompute ? nil : model.makeCache()
         var sequence = prompt
@@ -115,8 +124,16 @@ extension Sampler {
     public static func generate(_ model: GPT, prompt: [Int], count: Int, options: SamplingOptions,
                                 decode: (([Int]) -> String)? = nil) -> [[Int]] {
         precondition(!prompt.isEmpty && count > 0, "generate: an empty prompt or no completions asked for")
-        let context = model.configuration.contextLength, v = model.configuration.vocabularySize
+        let context = model.configuration.contextLength
         precondition(prompt.count < context, "generate: the prompt's \(prompt.count) tokens leave no room in the context of \(context)")
+        return GEMM.withBF16Copies(of: model.parameters) {
+            generateBatch(model, prompt: prompt, count: count, options: options, decode: decode)
+        }
+    }
+
+    private static func generateBatch(_ model: GPT, prompt: [Int], count: Int, options: SamplingOptions,
+                                      decode: (([Int]) -> String)?) -> [[Int]] {
+        let context = model.configuration.contextLength, v = model.configuration.vocabularySize
         let limit = min(options.maximumNewTokens, context - prompt.count)
         var generators = (0..<count).map { RandomGenerator(seed: options.seed &+ UInt64($0)) }
         let cache = model.makeCache()

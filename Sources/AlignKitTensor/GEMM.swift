@@ -59,7 +59,8 @@ public enum GEMM {
         /// Both operands rounded to bf16 (nearest even) and the products accumulated in fp32 (what
         /// PyTorch's bf16 autocast does to a matmul, though here the result stays fp32): on AMX when the
         /// CPU has it and the AVX-512 path is selected, else the fp32 kernels on rounded operands (the same
-        /// numbers up to summation order). Products of at most `skinnyRowLimit` rows (decoding) stay fp32.
+        /// numbers up to summation order). Products of at most `skinnyRowLimit` rows (decoding) stay fp32,
+        /// except against a matrix with a bf16 copy in scope (`withBF16Copies`).
         case bf16
     }
 
@@ -177,21 +178,52 @@ public enum GEMM {
         c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, accumulate: Bool, threads: Int
     ) {
         let avx512 = path == .avx512
-        let run: ak_sgemm_skinny_fn
+        let fp32Run: ak_sgemm_skinny_fn
         switch (transposeB, avx512) {
-        case (true, true): run = ak_sgemm_skinny_nt_avx512
-        case (true, false): run = ak_sgemm_skinny_nt_portable
-        case (false, true): run = ak_sgemm_skinny_nn_avx512
-        case (false, false): run = ak_sgemm_skinny_nn_portable
+        case (true, true): fp32Run = ak_sgemm_skinny_nt_avx512
+        case (true, false): fp32Run = ak_sgemm_skinny_nt_portable
+        case (false, true): fp32Run = ak_sgemm_skinny_nn_avx512
+        case (false, false): fp32Run = ak_sgemm_skinny_nn_portable
         }
+        // A weight with a bf16 copy in scope (decoding under bf16, see withBF16Copies): the kernels read the
+        // copy, and A's few rows are rounded to bf16 into a contiguous scratch.
+        let extent = transposeB ? (n - 1) * ldb + k : (k - 1) * ldb + n
+        let copy = precision == .bf16 && avx512 && batchCount == 1 && k > 0 ? bf16Copy(of: b, count: extent) : nil
+        var a = a, lda = lda, transposeA = transposeA
+        var rounded: UnsafeMutablePointer<Float>? = nil
+        if copy != nil {
+            let scratch = CachingAllocator.shared.allocate(floatCount: m * k)
+            if transposeA {
+                for i in 0..<m { for p in 0..<k { scratch[i * k + p] = a[p * lda + i] } }
+            } else {
+                for i in 0..<m { (scratch + i * k).update(from: a + i * lda, count: k) }
+            }
+            ak_round_bf16(scratch, Int64(m * k))
+            (a, lda, transposeA, rounded) = (UnsafePointer(scratch), k, false, scratch)
+        }
+        defer { if let rounded { CachingAllocator.shared.deallocate(rounded, floatCount: m * k) } }
         let rsa = Int64(transposeA ? 1 : lda), csa = Int64(transposeA ? lda : 1)
         let beta: Int32 = accumulate ? 1 : 0
-        let send = UncheckedSendable((a, b, c))
+        let send = UncheckedSendable((a, b, c, copy))
+        /// C rows 0..<m, columns j0..<j1 (+)= A(:, p0..<p1) B(p0..<p1, j0..<j1), into `out` (row stride ldo).
+        func part(_ batch: Int, _ j0: Int, _ j1: Int, _ p0: Int, _ p1: Int,
+                  _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ beta: Int32) {
+            let (a, b, _, copy) = send.value
+            let offset = batch * strideB + (transposeB ? j0 * ldb + p0 : p0 * ldb + j0)
+            let aa = a + batch * strideA + p0 * Int(csa)
+            let (rows, columns, depth) = (Int64(m), Int64(j1 - j0), Int64(p1 - p0))
+            if let copy {
+                if transposeB {
+                    ak_sgemm_skinny_nt_bf16_avx512(rows, columns, depth, aa, rsa, copy.values + offset, Int64(ldb), out, Int64(ldo), beta)
+                } else {
+                    ak_sgemm_skinny_nn_bf16_avx512(rows, columns, depth, aa, rsa, csa, copy.values + offset, Int64(ldb), out, Int64(ldo), beta)
+                }
+            } else {
+                fp32Run(rows, columns, depth, aa, rsa, csa, b + offset, Int64(ldb), out, Int64(ldo), beta)
+            }
+        }
         func one(_ batch: Int, _ j0: Int, _ j1: Int) {
-            let (a, b, c) = send.value
-            let bb = b + batch * strideB
-            run(Int64(m), Int64(j1 - j0), Int64(k), a + batch * strideA, rsa, csa, transposeB ? bb + j0 * ldb : bb + j0, Int64(ldb),
-                c + batch * strideC + j0, Int64(ldc), beta)
+            part(batch, j0, j1, 0, k, send.value.2 + batch * strideC + j0, ldc, beta)
         }
         let flops = 2 * m * n * k
         if threads == 1 || flops * batchCount < 1 << 19 {
@@ -209,20 +241,18 @@ public enum GEMM {
             let sendScratch = UncheckedSendable(scratch)
             for batch in 0..<batchCount {
                 Parallel.forEach(parts, maxThreads: threads) { t in
-                    let (a, b, c) = send.value
                     let p0 = k * t / parts / 8 * 8, p1 = t == parts - 1 ? k : k * (t + 1) / parts / 8 * 8
-                    let aa = a + batch * strideA + p0 * Int(csa), bb = b + batch * strideB + p0 * ldb
                     if t == 0 {
-                        run(Int64(m), Int64(n), Int64(p1 - p0), aa, rsa, csa, bb, Int64(ldb), c + batch * strideC, Int64(ldc), beta)
+                        part(batch, 0, n, p0, p1, send.value.2 + batch * strideC, ldc, beta)
                     } else {
-                        run(Int64(m), Int64(n), Int64(p1 - p0), aa, rsa, csa, bb, Int64(ldb), sendScratch.value + (t - 1) * m * n, Int64(n), 0)
+                        part(batch, 0, n, p0, p1, sendScratch.value + (t - 1) * m * n, n, 0)
                     }
                 }
                 let cb = c + batch * strideC
                 for t in 1..<parts {
                     for i in 0..<m {
-                        let row = cb + i * ldc, part = scratch + (t - 1) * m * n + i * n
-                        for j in 0..<n { row[j] += part[j] }
+                        let row = cb + i * ldc, partial = scratch + (t - 1) * m * n + i * n
+                        for j in 0..<n { row[j] += partial[j] }
                     }
                 }
             }

@@ -45,16 +45,33 @@ void ak_sgemm_skinny_nt_portable(int64_t m, int64_t n, int64_t k, const float *a
 #define SKINNY_ROWS 8
 #define NN_BLOCK 16
 
-// C[0..R, 0..16V) += Σ_q<d A(r, q) B[q, 0..16V): R x V accumulators in registers over d rows of B (a
-// strip of 16V columns), masked columns read as zero and not stored.
+// B's values are fp32, or bf16 (BF = 1: a bf16 copy of a weight matrix, see ak_sgemm_skinny_nn_bf16_avx512).
+// BF is a constant after inlining. A bf16 load reads 16 values (32 bytes) whatever the mask, so a bf16
+// matrix needs 16 values of padding after its end; masked-off lanes come out zero.
 static inline __attribute__((always_inline, target("avx512f")))
-void nn_strip(const int R, const int V, int64_t d, const float *a, int64_t rsa, int64_t csa,
-              const float *b, int64_t ldb, float *c, int64_t ldc, const __mmask16 *masks) {
+__m512 load_b(const int BF, const void *b, int64_t index, __mmask16 mask) {
+    if (BF) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)b + index));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_maskz_cvtepu16_epi32(mask, h), 16));
+    }
+    return _mm512_maskz_loadu_ps(mask, (const float *)b + index);
+}
+
+static inline __attribute__((always_inline))
+const char *b_address(const int BF, const void *b, int64_t index) {
+    return BF ? (const char *)((const uint16_t *)b + index) : (const char *)((const float *)b + index);
+}
+
+// C[0..R, 0..16V) += Σ_q<d A(r, q) B[q, 0..16V): R x V accumulators in registers over d rows of B (a
+// strip of 16V columns), masked columns read as zero and not stored. b points at the strip's first value.
+static inline __attribute__((always_inline, target("avx512f")))
+void nn_strip(const int R, const int V, const int BF, int64_t d, const float *a, int64_t rsa, int64_t csa,
+              const void *b, int64_t ldb, float *c, int64_t ldc, const __mmask16 *masks) {
     __m512 acc[SKINNY_ROWS][4];
     for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) acc[r][v] = _mm512_maskz_loadu_ps(masks[v], c + r * ldc + 16 * v);
     for (int64_t q = 0; q < d; q++) {
         __m512 bv[4];
-        for (int v = 0; v < V; v++) bv[v] = _mm512_maskz_loadu_ps(masks[v], b + q * ldb + 16 * v);
+        for (int v = 0; v < V; v++) bv[v] = load_b(BF, b, q * ldb + 16 * v, masks[v]);
         for (int r = 0; r < R; r++) {
             __m512 x = _mm512_set1_ps(a[r * rsa + q * csa]);
             for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
@@ -63,27 +80,28 @@ void nn_strip(const int R, const int V, int64_t d, const float *a, int64_t rsa, 
     for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) _mm512_mask_storeu_ps(c + r * ldc + 16 * v, masks[v], acc[r][v]);
 }
 
-// nn for R rows of A (R constant after inlining): a tile of C (R x width, at most 32 KB) stays in L1 while
+// nn for R rows of A (R constant after inlining): a tile of C (R x width, 8 KB) stays in L1 while
 // B goes by in blocks of NN_BLOCK rows; within a block, each strip of 16V columns runs down the block's
 // rows with its R x V accumulators in registers (1 broadcast of A per row and step serves V vectors), and
 // prefetches the same strip of the next block into L2. An earlier kernel that accumulated in the C tile
 // itself (a load and a store of C for every 8 multiply-adds) reached 50-70 GFLOP/s at 8 rows on 2 threads
 // against 75-90 for this one (8 x 384 x 1536 and 8 x 1536 x 384, weights cycling from memory); at one
 // row both stream B at the same rate. Walking a strip down all of K instead touched a new page at every
-// step and left the hardware prefetchers behind (17 GFLOP/s at 8 rows).
+// step and left the hardware prefetchers behind (17 GFLOP/s at 8 rows). A 32 KB tile of C was slower than
+// 8 KB (8 x 1536 x 384: 56-60 against 65-72 GFLOP/s; bf16 B at one row: 17-21 against 21-27).
 static inline __attribute__((always_inline, target("avx512f")))
-void nn_rows(const int R, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
-             const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+void nn_rows(const int R, const int BF, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+             const void *b, int64_t ldb, float *c, int64_t ldc, int beta) {
     const int V = R <= 3 ? 4 : 2;
     const int64_t strip = 16 * V;
-    int64_t width = (8192 / R) / strip * strip;
+    int64_t width = (2048 / R) / strip * strip;
     for (int64_t j0 = 0; j0 < n; j0 += width) {
         int64_t w = n - j0 < width ? n - j0 : width;
         if (!beta) for (int r = 0; r < R; r++) memset(c + r * ldc + j0, 0, (size_t)w * sizeof(float));
         for (int64_t p = 0; p < k; p += NN_BLOCK) {
             int64_t d = k - p < NN_BLOCK ? k - p : NN_BLOCK;
             int64_t dn = k - p - d < NN_BLOCK ? k - p - d : NN_BLOCK;  // rows in the next block
-            const float *bp = b + p * ldb + j0;
+            int64_t block = p * ldb + j0;                              // index of the block's first value
             for (int64_t j = 0; j < w; j += strip) {
                 __mmask16 masks[4];
                 for (int v = 0; v < V; v++) {
@@ -92,28 +110,9 @@ void nn_rows(const int R, int64_t n, int64_t k, const float *a, int64_t rsa, int
                 }
                 for (int64_t q = 0; q < dn; q++)
                     for (int v = 0; v < V; v++)
-                        if (masks[v]) _mm_prefetch((const char *)(bp + (NN_BLOCK + q) * ldb + j + 16 * v), _MM_HINT_T1);
-                nn_strip(R, V, d, a + p * csa, rsa, csa, bp + j, ldb, c + j0 + j, ldc, masks);
+                        if (masks[v]) _mm_prefetch(b_address(BF, b, block + (NN_BLOCK + q) * ldb + j + 16 * v), _MM_HINT_T1);
+                nn_strip(R, V, BF, d, a + p * csa, rsa, csa, b_address(BF, b, block + j), ldb, c + j0 + j, ldc, masks);
             }
-        }
-    }
-}
-
-__attribute__((target("avx512f")))
-void ak_sgemm_skinny_nn_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
-                               const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
-    for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
-        const float *ai = a + i0 * rsa;
-        float *ci = c + i0 * ldc;
-        switch (m - i0 < SKINNY_ROWS ? m - i0 : SKINNY_ROWS) {
-        case 1: nn_rows(1, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
-        case 2: nn_rows(2, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
-        case 3: nn_rows(3, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
-        case 4: nn_rows(4, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
-        case 5: nn_rows(5, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
-        case 6: nn_rows(6, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
-        case 7: nn_rows(7, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
-        default: nn_rows(8, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta); break;
         }
     }
 }
@@ -121,7 +120,7 @@ void ak_sgemm_skinny_nn_avx512(int64_t m, int64_t n, int64_t k, const float *a, 
 // nt for R rows of A (R constant after inlining, so the R x J accumulators stay in registers): J rows of
 // B (each a contiguous run along k) at a time, dot products reduced at the end.
 static inline __attribute__((always_inline, target("avx512f")))
-void nt_rows(const int R, int64_t n, int64_t k, const float *a, int64_t rsa, const float *b, int64_t ldb,
+void nt_rows(const int R, const int BF, int64_t n, int64_t k, const float *a, int64_t rsa, const void *b, int64_t ldb,
              float *c, int64_t ldc, int beta) {
     enum { J = 4 };
     const int columns = R <= 4 ? J : 2;
@@ -133,11 +132,11 @@ void nt_rows(const int R, int64_t n, int64_t k, const float *a, int64_t rsa, con
         for (int64_t p = 0; p < k; p += 16) {
             __mmask16 mk = k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - p)) - 1u);
             __m512 v[J];
-            for (int q = 0; q < columns; q++) v[q] = _mm512_maskz_loadu_ps(q < cols ? mk : 0, b + (j + (q < cols ? q : 0)) * ldb + p);
+            for (int q = 0; q < columns; q++) v[q] = load_b(BF, b, (j + (q < cols ? q : 0)) * ldb + p, q < cols ? mk : 0);
             // The rows four groups ahead, into L1: the hardware prefetcher alone left the loop waiting on
             // memory (m = 8, k = 384, n = 8192 from memory: 25 -> 47 GFLOP/s; m = 1: 10.6 -> 13 GB/s).
             if (j + 5 * columns <= n)
-                for (int q = 0; q < columns; q++) _mm_prefetch((const char *)(b + (j + 4 * columns + q) * ldb + p), _MM_HINT_T0);
+                for (int q = 0; q < columns; q++) _mm_prefetch(b_address(BF, b, (j + 4 * columns + q) * ldb + p), _MM_HINT_T0);
             for (int r = 0; r < R; r++) {
                 __m512 x = _mm512_maskz_loadu_ps(mk, a + r * rsa + p);
                 for (int q = 0; q < columns; q++) acc[r][q] = _mm512_fmadd_ps(x, v[q], acc[r][q]);
@@ -153,6 +152,36 @@ void nt_rows(const int R, int64_t n, int64_t k, const float *a, int64_t rsa, con
     }
 }
 
+// One case per row count (at most SKINNY_ROWS), so that R is a constant in each inlined copy.
+#define EACH_ROW_COUNT(rows, CALL) switch (rows) { \
+    case 1: CALL(1); break; case 2: CALL(2); break; case 3: CALL(3); break; case 4: CALL(4); break; \
+    case 5: CALL(5); break; case 6: CALL(6); break; case 7: CALL(7); break; default: CALL(8); break; }
+
+#define NN_ROW_0(R) nn_rows(R, 0, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta)
+#define NN_ROW_1(R) nn_rows(R, 1, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta)
+#define NT_ROW_0(R) nt_rows(R, 0, n, k, ai, rsa, b, ldb, ci, ldc, beta)
+#define NT_ROW_1(R) nt_rows(R, 1, n, k, ai, rsa, b, ldb, ci, ldc, beta)
+
+__attribute__((target("avx512f")))
+void ak_sgemm_skinny_nn_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                               const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
+        const float *ai = a + i0 * rsa;
+        float *ci = c + i0 * ldc;
+        EACH_ROW_COUNT(m - i0, NN_ROW_0)
+    }
+}
+
+__attribute__((target("avx512f")))
+void ak_sgemm_skinny_nn_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                                    const uint16_t *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
+        const float *ai = a + i0 * rsa;
+        float *ci = c + i0 * ldc;
+        EACH_ROW_COUNT(m - i0, NN_ROW_1)
+    }
+}
+
 __attribute__((target("avx512f")))
 void ak_sgemm_skinny_nt_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
                                const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
@@ -160,16 +189,37 @@ void ak_sgemm_skinny_nt_avx512(int64_t m, int64_t n, int64_t k, const float *a, 
     for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
         const float *ai = a + i0 * rsa;
         float *ci = c + i0 * ldc;
-        switch (m - i0 < SKINNY_ROWS ? m - i0 : SKINNY_ROWS) {
-        case 1: nt_rows(1, n, k, ai, rsa, b, ldb, ci, ldc, beta); break;
-        case 2: nt_rows(2, n, k, ai, rsa, b, ldb, ci, ldc, beta); break;
-        case 3: nt_rows(3, n, k, ai, rsa, b, ldb, ci, ldc, beta); break;
-        case 4: nt_rows(4, n, k, ai, rsa, b, ldb, ci, ldc, beta); break;
-        case 5: nt_rows(5, n, k, ai, rsa, b, ldb, ci, ldc, beta); break;
-        case 6: nt_rows(6, n, k, ai, rsa, b, ldb, ci, ldc, beta); break;
-        case 7: nt_rows(7, n, k, ai, rsa, b, ldb, ci, ldc, beta); break;
-        default: nt_rows(8, n, k, ai, rsa, b, ldb, ci, ldc, beta); break;
-        }
+        EACH_ROW_COUNT(m - i0, NT_ROW_0)
+    }
+}
+
+__attribute__((target("avx512f")))
+void ak_sgemm_skinny_nt_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
+                                    const uint16_t *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
+        const float *ai = a + i0 * rsa;
+        float *ci = c + i0 * ldc;
+        EACH_ROW_COUNT(m - i0, NT_ROW_1)
+    }
+}
+
+__attribute__((target("avx512f")))
+void ak_convert_bf16(const float *x, uint16_t *y, int64_t n) {
+    const __m512i half = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1);
+    int64_t i = 0;
+    for (; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512i bits = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, x + i));
+        // Nearest even: add 0x7FFF plus the lowest kept bit, keep the high half; NaN keeps its high half
+        // with the quiet bit set (rounding could carry a NaN's payload into infinity).
+        __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one))), 16);
+        __mmask16 nan = _mm512_cmp_ps_mask(_mm512_castsi512_ps(bits), _mm512_castsi512_ps(bits), _CMP_UNORD_Q);
+        rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40)));
+        __m256i packed = _mm512_cvtepi32_epi16(rounded);
+        if (mask == 0xFFFF) { _mm256_storeu_si256((__m256i *)(y + i), packed); continue; }
+        uint16_t last[16];
+        _mm256_storeu_si256((__m256i *)last, packed);
+        memcpy(y + i, last, (size_t)(n - i) * sizeof(uint16_t));
     }
 }
 #else
@@ -181,4 +231,14 @@ void ak_sgemm_skinny_nt_avx512(int64_t m, int64_t n, int64_t k, const float *a, 
                                const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
     ak_sgemm_skinny_nt_portable(m, n, k, a, rsa, csa, b, ldb, c, ldc, beta);
 }
+// Without AVX-512 the bf16 copies are not used (GEMM.withBF16Copies keeps fp32 there).
+void ak_sgemm_skinny_nn_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                                    const uint16_t *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    (void)m; (void)n; (void)k; (void)a; (void)rsa; (void)csa; (void)b; (void)ldb; (void)c; (void)ldc; (void)beta;
+}
+void ak_sgemm_skinny_nt_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
+                                    const uint16_t *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    (void)m; (void)n; (void)k; (void)a; (void)rsa; (void)b; (void)ldb; (void)c; (void)ldc; (void)beta;
+}
+void ak_convert_bf16(const float *x, uint16_t *y, int64_t n) { (void)x; (void)y; (void)n; }
 #endif

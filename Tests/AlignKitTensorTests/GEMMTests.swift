@@ -174,6 +174,38 @@ struct GEMMTests {
         }
     }
 
+    /// Decoding under bf16 reads bf16 copies of the weights (GEMM.withBF16Copies): a skinny product
+    /// against a matrix with a copy in scope equals the exact product of the bf16-rounded operands up to
+    /// fp32 summation, for every row count, transpose and both thread counts (split along K and column
+    /// chunks); outside the scope the same product is fp32 again.
+    @Test func skinnyProductsReadBF16Copies() {
+        guard GEMM.supportedPaths.contains(.avx512) else { return }
+        func rounded(_ x: [Float]) -> [Float] {
+            x.map { v in Float(bitPattern: (v.bitPattern &+ 0x7FFF &+ ((v.bitPattern >> 16) & 1)) & 0xFFFF_0000) }
+        }
+        let (k, n) = (301, 1031)
+        for threads in [1, 2] {
+            withGEMMSettings(path: .avx512, threads: threads) {
+                GEMM.withPrecision(.bf16) {
+                    for m in [1, 2, 3, 5, 8] {
+                        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                            let a = Tensor(randomUniform: ta ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(m))
+                            let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 7)
+                            let label = "m \(m), transposes \(ta) \(tb), \(threads) threads"
+                            let c = GEMM.withBF16Copies(of: [b]) { productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb) }
+                            let (reference, scale) = naiveProduct(rounded(a.scalars), rounded(b.scalars), m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                            #expect(worstErrorOntoOnes(c, reference, scale) <= 1e-5, "\(label)")
+                            let (exact, _) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                            #expect(worstErrorOntoOnes(c, exact, scale) > 1e-4, "\(label): no sign of rounding")
+                            let outside = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                            #expect(worstErrorOntoOnes(outside, exact, scale) <= 1e-5, "\(label): fp32 outside the scope")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func stridedBatches() {
         // 6 batches of 5x9 · 9x4, as batched matmul, against per-batch naive products.
         let a = Tensor(randomUniform: [6, 5, 9], lowerBound: -1, upperBound: 1, seed: 8)
