@@ -6,16 +6,17 @@ import CAlignKitKernels
 import Synchronization
 
 extension GEMM {
-    /// A bf16 copy of one fp32 matrix (its values rounded to nearest even), 16 values of padding after
-    /// the end (the kernels read whole vectors). Freed with the last reference.
+    /// A bf16 copy of one fp32 matrix (its values rounded to nearest even), 64 values of padding after
+    /// the end (the kernels read whole 16-value vectors, masked lanes included, up to 63 values past a
+    /// row's end). Freed with the last reference.
     final class BF16Copy: @unchecked Sendable {  // immutable after init; the buffer is only read
         let values: UnsafeMutablePointer<UInt16>
         let count: Int
 
         init(of source: UnsafePointer<Float>, count: Int) {
             self.count = count
-            values = .allocate(capacity: count + 16)
-            (values + count).initialize(repeating: 0, count: 16)
+            values = .allocate(capacity: count + 64)
+            (values + count).initialize(repeating: 0, count: 64)
             ak_convert_bf16(source, values, Int64(count))
         }
 

@@ -47,7 +47,8 @@ void ak_sgemm_skinny_nt_portable(int64_t m, int64_t n, int64_t k, const float *a
 
 // B's values are fp32, or bf16 (BF = 1: a bf16 copy of a weight matrix, see ak_sgemm_skinny_nn_bf16_avx512).
 // BF is a constant after inlining. A bf16 load reads 16 values (32 bytes) whatever the mask, so a bf16
-// matrix needs 16 values of padding after its end; masked-off lanes come out zero.
+// matrix needs padding after its end (nn reads up to 63 values past the last row's end: a strip's vectors
+// past the tile's width are fully masked but still read); masked-off lanes come out zero.
 static inline __attribute__((always_inline, target("avx512f")))
 __m512 load_b(const int BF, const void *b, int64_t index, __mmask16 mask) {
     if (BF) {
