@@ -33,6 +33,8 @@ extension GEMM {
     /// wraps its decoding loop in this; training inside would read stale copies). Scopes nest.
     public static func withBF16Copies<R>(of matrices: [Tensor], _ body: () throws -> R) rethrows -> R {
         guard precision == .bf16, path == .avx512 else { return try body() }
+        // Each key keeps its tensor alive until the scope ends, so no other buffer can take its address
+        // (and its copy) meanwhile.
         let keys = matrices.filter { $0.rank == 2 && $0.scalarCount > 0 }.map { ($0, UInt(bitPattern: $0.pointer)) }
         bf16Copies.withLock { copies in
             for (matrix, key) in keys {

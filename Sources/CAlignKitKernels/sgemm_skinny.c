@@ -158,6 +158,10 @@ void nt_rows(const int R, const int BF, int64_t n, int64_t k, const float *a, in
     case 1: CALL(1); break; case 2: CALL(2); break; case 3: CALL(3); break; case 4: CALL(4); break; \
     case 5: CALL(5); break; case 6: CALL(6); break; case 7: CALL(7); break; default: CALL(8); break; }
 
+// The exported kernels: rows of A in groups of at most SKINNY_ROWS (GEMM calls them with m ≤ 8: one group).
+#define EACH_ROW_GROUP(CALL) for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) { \
+    const float *ai = a + i0 * rsa; float *ci = c + i0 * ldc; EACH_ROW_COUNT(m - i0, CALL) }
+
 #define NN_ROW_0(R) nn_rows(R, 0, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta)
 #define NN_ROW_1(R) nn_rows(R, 1, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta)
 #define NT_ROW_0(R) nt_rows(R, 0, n, k, ai, rsa, b, ldb, ci, ldc, beta)
@@ -166,42 +170,26 @@ void nt_rows(const int R, const int BF, int64_t n, int64_t k, const float *a, in
 __attribute__((target("avx512f")))
 void ak_sgemm_skinny_nn_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
                                const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
-    for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
-        const float *ai = a + i0 * rsa;
-        float *ci = c + i0 * ldc;
-        EACH_ROW_COUNT(m - i0, NN_ROW_0)
-    }
+    EACH_ROW_GROUP(NN_ROW_0)
 }
 
 __attribute__((target("avx512f")))
 void ak_sgemm_skinny_nn_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
                                     const uint16_t *b, int64_t ldb, float *c, int64_t ldc, int beta) {
-    for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
-        const float *ai = a + i0 * rsa;
-        float *ci = c + i0 * ldc;
-        EACH_ROW_COUNT(m - i0, NN_ROW_1)
-    }
+    EACH_ROW_GROUP(NN_ROW_1)
 }
 
 __attribute__((target("avx512f")))
 void ak_sgemm_skinny_nt_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
                                const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
     if (csa != 1) { ak_sgemm_skinny_nt_portable(m, n, k, a, rsa, csa, b, ldb, c, ldc, beta); return; }
-    for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
-        const float *ai = a + i0 * rsa;
-        float *ci = c + i0 * ldc;
-        EACH_ROW_COUNT(m - i0, NT_ROW_0)
-    }
+    EACH_ROW_GROUP(NT_ROW_0)
 }
 
 __attribute__((target("avx512f")))
 void ak_sgemm_skinny_nt_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
                                     const uint16_t *b, int64_t ldb, float *c, int64_t ldc, int beta) {
-    for (int64_t i0 = 0; i0 < m; i0 += SKINNY_ROWS) {
-        const float *ai = a + i0 * rsa;
-        float *ci = c + i0 * ldc;
-        EACH_ROW_COUNT(m - i0, NT_ROW_1)
-    }
+    EACH_ROW_GROUP(NT_ROW_1)
 }
 
 __attribute__((target("avx512f")))

@@ -52,6 +52,11 @@ func withGEMMSettings(path: GEMM.Path, threads: Int? = nil, _ body: () -> Void) 
 }
 
 /// The largest |c − 1 − reference| relative to Σ|a·b| (c accumulated onto ones; see `productOntoOnes`).
+/// Each value rounded to bf16 precision (nearest even), as the bf16 products round their operands.
+func roundedToBF16(_ x: [Float]) -> [Float] {
+    x.map { v in Float(bitPattern: (v.bitPattern &+ 0x7FFF &+ ((v.bitPattern >> 16) & 1)) & 0xFFFF_0000) }
+}
+
 func worstErrorOntoOnes(_ c: [Float], _ reference: [Double], _ scale: [Double]) -> Double {
     c.indices.map { abs(Double(c[$0]) - 1 - reference[$0]) / max(scale[$0], 1e-30) }.max() ?? 0
 }
@@ -147,12 +152,6 @@ struct GEMMTests {
 
     func checkBF16(_ path: GEMM.Path) {
         #expect(GEMM.usesAMX == (path == .avx512 && GEMM.hasAMX))
-        func rounded(_ x: [Float]) -> [Float] {
-            x.map { v in
-                let bits = v.bitPattern
-                return Float(bitPattern: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000)
-            }
-        }
         let shapes = gemmShapes.filter { $0.0 > GEMM.skinnyRowLimit } + [(301, 515, 97), (64, 64, 1000)]
         for threads in [1, 2] {
             Parallel.threadCount = threads
@@ -161,7 +160,7 @@ struct GEMMTests {
                     let a = Tensor(randomUniform: ta ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(index))
                     let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: UInt64(100 + index))
                     let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
-                    let (reference, scale) = naiveProduct(rounded(a.scalars), rounded(b.scalars), m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                    let (reference, scale) = naiveProduct(roundedToBF16(a.scalars), roundedToBF16(b.scalars), m: m, k: k, n: n, transposeA: ta, transposeB: tb)
                     let worst = worstErrorOntoOnes(c, reference, scale)
                     #expect(worst <= 1e-5, "\(path) bf16 threads \(threads) \(m)x\(k)x\(n) tA \(ta) tB \(tb): relative error \(worst)")
                     // bf16 keeps 8 significant bits: against the fp32 operands the error is ~2⁻⁹ of the
@@ -180,9 +179,6 @@ struct GEMMTests {
     /// chunks); outside the scope the same product is fp32 again.
     @Test func skinnyProductsReadBF16Copies() {
         guard GEMM.supportedPaths.contains(.avx512) else { return }
-        func rounded(_ x: [Float]) -> [Float] {
-            x.map { v in Float(bitPattern: (v.bitPattern &+ 0x7FFF &+ ((v.bitPattern >> 16) & 1)) & 0xFFFF_0000) }
-        }
         let (k, n) = (301, 1031)
         for threads in [1, 2] {
             withGEMMSettings(path: .avx512, threads: threads) {
@@ -193,7 +189,7 @@ struct GEMMTests {
                             let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 7)
                             let label = "m \(m), transposes \(ta) \(tb), \(threads) threads"
                             let c = GEMM.withBF16Copies(of: [b]) { productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb) }
-                            let (reference, scale) = naiveProduct(rounded(a.scalars), rounded(b.scalars), m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                            let (reference, scale) = naiveProduct(roundedToBF16(a.scalars), roundedToBF16(b.scalars), m: m, k: k, n: n, transposeA: ta, transposeB: tb)
                             #expect(worstErrorOntoOnes(c, reference, scale) <= 1e-5, "\(label)")
                             let (exact, _) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
                             #expect(worstErrorOntoOnes(c, exact, scale) > 1e-4, "\(label): no sign of rounding")
