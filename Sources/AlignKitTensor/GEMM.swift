@@ -225,8 +225,10 @@ public enum GEMM {
         func one(_ batch: Int, _ j0: Int, _ j1: Int) {
             part(batch, j0, j1, 0, k, send.value.2 + batch * strideC + j0, ldc, beta)
         }
-        let flops = 2 * m * n * k
-        if threads == 1 || flops * batchCount < 1 << 19 {
+        // These products are bound by reading B, so whether to split depends on B's size, not on the flops:
+        // at one row, the attention's 384 x 384 projections (0.6 MB each, a third of a layer's weights) ran on one
+        // thread under the old rule (2mnk < 2^19), which halved their rate. Split from 128 KB of B on.
+        if threads == 1 || batchCount * k * n < 1 << 15 {
             for batch in 0..<batchCount { one(batch, 0, n) }
         } else if batchCount >= 2 * threads {
             Parallel.forEach(batchCount) { batch in one(batch, 0, n) }
