@@ -1,39 +1,10 @@
 // AVX-512 GEMM packing: the interleave (a transpose into panels) as 16 x 16 in-register
-// transposes: unpack ps, unpack pd, then two rounds of 128-bit lane shuffles.
+// transposes (transpose16.h).
 #include "CAlignKitKernels.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-
-__attribute__((target("avx512f")))
-static inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) {
-        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 2]);
-        __m512d c = _mm512_castps_pd(t[4 * g + 1]), d = _mm512_castps_pd(t[4 * g + 3]);
-        r[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        r[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        r[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-        r[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-    }
-    // Now r[4g + j], 128-bit lane L, holds column 4L + j of rows 4g..4g+3.
-    for (int j = 0; j < 4; j++) {
-        t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-        t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-        t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-        t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-    }
-    for (int j = 0; j < 4; j++) {
-        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-        r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-        r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
-    }
-}
+#include "transpose16.h"
 
 __attribute__((target("avx512f")))
 void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst) {

@@ -11,6 +11,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "transpose16.h"
 #if defined(__linux__)
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -49,29 +50,54 @@ AMX_TARGET static inline __m256i bf16x16(const float *x, int64_t n) {
 
 static inline int64_t clamp16(int64_t n) { return n < 0 ? 0 : (n > 16 ? 16 : n); }
 
+// (r0 | r1) → r0[0], r1[0], r0[1], r1[1], ...: 16-bit element j of the result is element order[j], so
+// 32-bit element i is the pair (r0[i], r1[i]).
+static const uint16_t pair_order[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+
+AMX_TARGET static inline __m512 pairs_of(__m512i order, __m256i r0, __m256i r1) {
+    return _mm512_castsi512_ps(_mm512_permutexvar_epi16(order, _mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1)));
+}
+
 AMX_TARGET void ak_pack_bf16_a(const float *a, int64_t lda, int transposed, int64_t m, int64_t k, int64_t row0, int64_t rows,
                                 uint16_t *dst) {
     int64_t kblocks = (k + 31) / 32;
-    for (int64_t r = row0; r < row0 + rows; r += 16) {          // one row tile
+    if (transposed) {
+        // op(A)(i, p) = a[p * lda + i]. For each 32-deep k block, every row tile reads 16 values from each
+        // of the block's 32 rows of a (consecutive row tiles continue along the same rows, so a is read
+        // row by row), pairs rows 2t and 2t + 1 into 32-bit (k even, k odd) values, and one 16 x 16
+        // transpose turns the 16 pair-rows into the tile's 16 rows of 32 bf16. Every tile is written
+        // whole (zeros past m and k). The scalar scatter this replaces, walking one tile's 16 columns down
+        // all of k, was 12% of a bf16 DPO step (dpo-small).
+        __m512i order = _mm512_loadu_si512(pair_order);
+        for (int64_t q = 0; q < kblocks; q++) {
+            for (int64_t r = row0; r < row0 + rows; r += 16) {
+                int64_t valid = clamp16(m - r);
+                __m512 v[16];
+                for (int t = 0; t < 16; t++) {
+                    int64_t p = q * 32 + 2 * t;
+                    __m256i r0 = p < k ? bf16x16(a + p * lda + r, valid) : _mm256_setzero_si256();
+                    __m256i r1 = p + 1 < k ? bf16x16(a + (p + 1) * lda + r, valid) : _mm256_setzero_si256();
+                    v[t] = pairs_of(order, r0, r1);
+                }
+                transpose16(v);
+                uint16_t *tile = dst + (r / 16) * kblocks * 512 + q * 512;
+                for (int i = 0; i < 16; i++) _mm512_storeu_ps((float *)(tile + i * 32), v[i]);
+            }
+        }
+        return;
+    }
+    for (int64_t r = row0; r < row0 + rows; r += 16) {          // one row tile; op(A)(i, p) = a[i * lda + p]
         uint16_t *tiles = dst + (r / 16) * kblocks * 512;
         memset(tiles, 0, (size_t)kblocks * 1024);
         int64_t valid = clamp16(m - r);
-        if (!transposed) {            // op(A)(i, p) = a[i * lda + p]: rows are contiguous in k
-            for (int64_t i = 0; i < valid; i++) {
-                const float *row = a + (r + i) * lda;
-                for (int64_t q = 0; q < kblocks; q++) {
-                    __m256i lo = bf16x16(row + q * 32, clamp16(k - q * 32)), hi = bf16x16(row + q * 32 + 16, clamp16(k - q * 32 - 16));
-                    uint16_t *out = tiles + q * 512 + i * 32;
-                    _mm256_storeu_si256((__m256i *)out, lo);
-                    _mm256_storeu_si256((__m256i *)(out + 16), hi);
-                }
-            }
-        } else {                      // op(A)(i, p) = a[p * lda + i]: each k step is a run of rows
-            for (int64_t p = 0; p < k; p++) {
-                uint16_t v[16];
-                _mm256_storeu_si256((__m256i *)v, bf16x16(a + p * lda + r, valid));
-                uint16_t *out = tiles + (p / 32) * 512 + p % 32;
-                for (int64_t i = 0; i < valid; i++) out[i * 32] = v[i];
+        for (int64_t i = 0; i < valid; i++) {
+            const float *row = a + (r + i) * lda;
+            for (int64_t q = 0; q < kblocks; q++) {
+                __m256i lo = bf16x16(row + q * 32, clamp16(k - q * 32)), hi = bf16x16(row + q * 32 + 16, clamp16(k - q * 32 - 16));
+                uint16_t *out = tiles + q * 512 + i * 32;
+                _mm256_storeu_si256((__m256i *)out, lo);
+                _mm256_storeu_si256((__m256i *)(out + 16), hi);
             }
         }
     }
@@ -80,32 +106,38 @@ AMX_TARGET void ak_pack_bf16_a(const float *a, int64_t lda, int transposed, int6
 AMX_TARGET void ak_pack_bf16_b(const float *b, int64_t ldb, int transposed, int64_t k, int64_t n, int64_t column0, int64_t columns,
                                 uint16_t *dst) {
     int64_t kblocks = (k + 31) / 32;
-    // (r0 | r1) → r0[0], r1[0], r0[1], r1[1], ...: 16-bit element j of the result is element idx[j].
-    static const uint16_t order[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    __m512i idx = _mm512_loadu_si512(order);
+    __m512i order = _mm512_loadu_si512(pair_order);
+    if (!transposed) {
+        // op(B)(p, j) = b[p * ldb + j]: rows 2t and 2t + 1 paired column by column. Pairs of rows outer, so
+        // that b is read row by row across all the column tiles (one tile's 16 columns walked down all of k
+        // touched a new line of b at every step: 7% of a bf16 DPO step, dpo-small); every tile is written
+        // whole, zeros past n and k.
+        for (int64_t p = 0; p < kblocks * 32; p += 2) {
+            for (int64_t s = column0; s < column0 + columns; s += 16) {
+                int64_t valid = clamp16(n - s);
+                __m256i r0 = p < k ? bf16x16(b + p * ldb + s, valid) : _mm256_setzero_si256();
+                __m256i r1 = p + 1 < k ? bf16x16(b + (p + 1) * ldb + s, valid) : _mm256_setzero_si256();
+                _mm512_storeu_ps((float *)(dst + (s / 16) * kblocks * 512 + (p / 32) * 512 + (p % 32) / 2 * 32), pairs_of(order, r0, r1));
+            }
+        }
+        return;
+    }
+    // op(B)(p, j) = b[j * ldb + p]: 32 consecutive k values of a column are already its 16 pairs in order;
+    // one 16 x 16 transpose of 32-bit pairs (columns x pairs) gives a tile's 16 pair-rows, each tile written
+    // whole (zeros past n and k), instead of 16 scalar stores per column and block.
     for (int64_t s = column0; s < column0 + columns; s += 16) {   // one column tile
         uint16_t *tiles = dst + (s / 16) * kblocks * 512;
-        memset(tiles, 0, (size_t)kblocks * 1024);
         int64_t valid = clamp16(n - s);
-        if (!transposed) {            // op(B)(p, j) = b[p * ldb + j]: pair rows 2q', 2q'+1 column by column
-            for (int64_t p = 0; p < k; p += 2) {
-                __m256i r0 = bf16x16(b + p * ldb + s, valid);
-                __m256i r1 = p + 1 < k ? bf16x16(b + (p + 1) * ldb + s, valid) : _mm256_setzero_si256();
-                __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1);
-                _mm512_storeu_si512(tiles + (p / 32) * 512 + (p % 32) / 2 * 32, _mm512_permutexvar_epi16(idx, both));
+        for (int64_t q = 0; q < kblocks; q++) {
+            __m512 v[16];
+            for (int64_t j = 0; j < 16; j++) {
+                const float *column = b + (s + j) * ldb + q * 32;
+                v[j] = j < valid ? _mm512_castsi512_ps(_mm512_inserti64x4(
+                           _mm512_castsi256_si512(bf16x16(column, clamp16(k - q * 32))), bf16x16(column + 16, clamp16(k - q * 32 - 16)), 1))
+                       : _mm512_setzero_ps();
             }
-        } else {                      // op(B)(p, j) = b[j * ldb + p]: a column's k values are contiguous pairs
-            for (int64_t j = 0; j < valid; j++) {
-                const float *column = b + (s + j) * ldb;
-                for (int64_t q = 0; q < kblocks; q++) {
-                    uint32_t pairs[16];
-                    _mm256_storeu_si256((__m256i *)pairs, bf16x16(column + q * 32, clamp16(k - q * 32)));
-                    _mm256_storeu_si256((__m256i *)(pairs + 8), bf16x16(column + q * 32 + 16, clamp16(k - q * 32 - 16)));
-                    uint32_t *out = (uint32_t *)(tiles + q * 512) + j;
-                    for (int e = 0; e < 16; e++) out[e * 16] = pairs[e];
-                }
-            }
+            transpose16(v);
+            for (int e = 0; e < 16; e++) _mm512_storeu_ps((float *)(tiles + q * 512 + e * 32), v[e]);
         }
     }
 }
