@@ -1,26 +1,65 @@
 // bf16 copies of weight matrices for decoding. Sampling one token at a time reads every weight once per
 // token and does two FLOPs per value read, so its speed is memory bandwidth; a bf16 copy halves the bytes.
+// On CPUs with AMX the copy is kept packed in AMX tiles, so that a few rows (a batch of sequences) cost no
+// more arithmetic than one: TDPBF16PS does a 16 x 16 x 32 block per instruction.
 // Under `--precision bf16` a product rounds both operands to bf16 anyway, so reading a copy made once
 // (rounded to nearest even) gives the numbers that rounding B on every call would.
 import CAlignKitKernels
 import Synchronization
 
 extension GEMM {
-    /// A bf16 copy of one fp32 matrix (its values rounded to nearest even), 64 values of padding after
-    /// the end (the kernels read whole 16-value vectors, masked lanes included, up to 63 values past a
-    /// row's end). Freed with the last reference.
-    final class BF16Copy: @unchecked Sendable {  // immutable after init; the buffer is only read
-        let values: UnsafeMutablePointer<UInt16>
+    /// bf16 copies of one fp32 matrix (values rounded to nearest even), made on first use and freed with the
+    /// last reference: `values`, the matrix as it lies (64 values of padding after the end: the AVX-512
+    /// kernels read whole 16-value vectors, masked lanes included, up to 63 values past a row's end), and,
+    /// on CPUs with AMX, `amxTiles`, the matrix packed as op(B) tiles for `ak_sgemm_amx_block`, one packing
+    /// per way the products use it (as B, or as Bᵀ for a tied head). The source must not change while the
+    /// copy is registered.
+    final class BF16Copy: @unchecked Sendable {  // the fp32 source is only read; the copies go through `state`
+        struct Packing: Hashable { let transposed: Bool, k: Int, n: Int, ld: Int }
+        private struct State {
+            var values: UnsafeMutablePointer<UInt16>?
+            var tiles: [Packing: UnsafeMutablePointer<UInt16>] = [:]
+        }
+        let source: UnsafePointer<Float>
         let count: Int
+        private let state = Mutex(State())
 
         init(of source: UnsafePointer<Float>, count: Int) {
+            self.source = source
             self.count = count
-            values = .allocate(capacity: count + 64)
-            (values + count).initialize(repeating: 0, count: 64)
-            ak_convert_bf16(source, values, Int64(count))
         }
 
-        deinit { values.deallocate() }
+        var values: UnsafeMutablePointer<UInt16> {
+            state.withLock { state in
+                if let values = state.values { return values }
+                let values = UnsafeMutablePointer<UInt16>.allocate(capacity: count + 64)
+                (values + count).initialize(repeating: 0, count: 64)
+                ak_convert_bf16(source, values, Int64(count))
+                state.values = values
+                return values
+            }
+        }
+
+        /// op(B) (k x n: the source with leading dimension `ld`, transposed or not) packed whole into AMX
+        /// tiles, zero-padded to whole 32 x 32 blocks: column tile s, k block q at (s * kblocks + q) * 512.
+        func amxTiles(transposed: Bool, k: Int, n: Int, ld: Int) -> UnsafeMutablePointer<UInt16> {
+            let packing = Packing(transposed: transposed, k: k, n: n, ld: ld)
+            return state.withLock { state in
+                if let tiles = state.tiles[packing] { return tiles }
+                let columns = (n + 31) / 32 * 32, kblocks = (k + 31) / 32
+                let tiles = UnsafeMutablePointer<UInt16>.allocate(capacity: columns * kblocks * 32)
+                ak_pack_bf16_b(source, Int64(ld), transposed ? 1 : 0, Int64(k), Int64(n), 0, Int64(columns), tiles)
+                state.tiles[packing] = tiles
+                return tiles
+            }
+        }
+
+        deinit {
+            state.withLock { state in
+                state.values?.deallocate()
+                for tiles in state.tiles.values { tiles.deallocate() }
+            }
+        }
     }
 
     private struct Registration { let copy: BF16Copy; var scopes: Int }

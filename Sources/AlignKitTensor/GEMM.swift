@@ -86,7 +86,16 @@ public enum GEMM {
     }()
 
     /// Whether bf16 products run on AMX now.
-    public static var usesAMX: Bool { precision == .bf16 && path == .avx512 && hasAMX }
+    public static var usesAMX: Bool { precision == .bf16 && path == .avx512 && hasAMX && !amxSetAside }
+
+    @TaskLocal private static var amxSetAside = false
+
+    /// Runs `body` with AMX set aside: bf16 products then take the path of a CPU without it (the fp32
+    /// kernels on rounded operands; bf16 weight copies read by the AVX-512 skinny kernels). For tests and
+    /// comparisons.
+    public static func withoutAMX<R>(_ body: () throws -> R) rethrows -> R {
+        try $amxSetAside.withValue(true) { try body() }
+    }
 
     typealias InterleaveFunction = @convention(c) (UnsafePointer<Float>?, Int64, Int64, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void
 
@@ -185,10 +194,34 @@ public enum GEMM {
         case (false, true): fp32Run = ak_sgemm_skinny_nn_avx512
         case (false, false): fp32Run = ak_sgemm_skinny_nn_portable
         }
-        // A weight with a bf16 copy in scope (decoding under bf16, see withBF16Copies): the kernels read the
-        // copy, and A's few rows are rounded to bf16 into a contiguous scratch.
+        // A weight with a bf16 copy in scope (decoding under bf16, see withBF16Copies): AMX reads the copy's
+        // tiles, or the AVX-512 kernels read the copy itself with A's few rows rounded to bf16 into a scratch.
         let extent = transposeB ? (n - 1) * ldb + k : (k - 1) * ldb + n
         let copy = precision == .bf16 && avx512 && batchCount == 1 && k > 0 ? bf16Copy(of: b, count: extent) : nil
+        let beta: Int32 = accumulate ? 1 : 0
+        if let copy, usesAMX {
+            // The copy packed in AMX tiles: A's rows packed (so rounded) into one 32-row tile pair (rows past m
+            // zero), then column pairs in contiguous runs per task. At 8 rows the bf16 AVX-512 kernel widens
+            // every value of B and spends 16 multiply-adds per 16 columns and two k steps; AMX does the whole
+            // block in one instruction, and decoding is left bound by reading the copy.
+            let kblocks = (k + 31) / 32, columnPairs = (n + 31) / 32, pairSize = 2 * kblocks * 512
+            let tilesB = copy.amxTiles(transposed: transposeB, k: k, n: n, ld: ldb)
+            let aFloats = kblocks * 512   // 32 rows x 32 k per block, as bf16: half as many floats
+            let packA = CachingAllocator.shared.allocate(floatCount: aFloats)
+            defer { CachingAllocator.shared.deallocate(packA, floatCount: aFloats) }
+            let tilesA = UnsafeMutableRawPointer(packA).assumingMemoryBound(to: UInt16.self)
+            ak_pack_bf16_a(a, Int64(lda), transposeA ? 1 : 0, Int64(m), Int64(k), 0, 32, tilesA)
+            let tasks = threads == 1 || columnPairs * kblocks < 64 ? 1 : min(columnPairs, 2 * threads)
+            let shared = UncheckedSendable((tilesA, tilesB, c))
+            Parallel.forEach(tasks, maxThreads: threads) { task in
+                let (tilesA, tilesB, c) = shared.value
+                let j0 = columnPairs * task / tasks, j1 = columnPairs * (task + 1) / tasks
+                guard j1 > j0 else { return }
+                ak_sgemm_amx_block(Int64(kblocks), tilesA, 1, tilesB + j0 * pairSize, Int64(j1 - j0),
+                                   c + 32 * j0, Int64(ldc), Int64(m), Int64(n - 32 * j0), beta)
+            }
+            return
+        }
         var a = a, lda = lda, transposeA = transposeA
         var rounded: UnsafeMutablePointer<Float>? = nil
         if copy != nil {
@@ -202,21 +235,21 @@ public enum GEMM {
             (a, lda, transposeA, rounded) = (UnsafePointer(scratch), k, false, scratch)
         }
         defer { if let rounded { CachingAllocator.shared.deallocate(rounded, floatCount: m * k) } }
+        let plain = copy?.values
         let rsa = Int64(transposeA ? 1 : lda), csa = Int64(transposeA ? lda : 1)
-        let beta: Int32 = accumulate ? 1 : 0
-        let send = UncheckedSendable((a, b, c, copy))
+        let send = UncheckedSendable((a, b, c, plain))
         /// C rows 0..<m, columns j0..<j1 (+)= A(:, p0..<p1) B(p0..<p1, j0..<j1), into `out` (row stride ldo).
         func part(_ batch: Int, _ j0: Int, _ j1: Int, _ p0: Int, _ p1: Int,
                   _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ beta: Int32) {
-            let (a, b, _, copy) = send.value
+            let (a, b, _, plain) = send.value
             let offset = batch * strideB + (transposeB ? j0 * ldb + p0 : p0 * ldb + j0)
             let aa = a + batch * strideA + p0 * Int(csa)
             let (rows, columns, depth) = (Int64(m), Int64(j1 - j0), Int64(p1 - p0))
-            if let copy {
+            if let plain {
                 if transposeB {
-                    ak_sgemm_skinny_nt_bf16_avx512(rows, columns, depth, aa, rsa, copy.values + offset, Int64(ldb), out, Int64(ldo), beta)
+                    ak_sgemm_skinny_nt_bf16_avx512(rows, columns, depth, aa, rsa, plain + offset, Int64(ldb), out, Int64(ldo), beta)
                 } else {
-                    ak_sgemm_skinny_nn_bf16_avx512(rows, columns, depth, aa, rsa, csa, copy.values + offset, Int64(ldb), out, Int64(ldo), beta)
+                    ak_sgemm_skinny_nn_bf16_avx512(rows, columns, depth, aa, rsa, csa, plain + offset, Int64(ldb), out, Int64(ldo), beta)
                 }
             } else {
                 fp32Run(rows, columns, depth, aa, rsa, csa, b + offset, Int64(ldb), out, Int64(ldo), beta)

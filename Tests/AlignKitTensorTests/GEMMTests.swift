@@ -176,18 +176,21 @@ struct GEMMTests {
     /// Decoding under bf16 reads bf16 copies of the weights (GEMM.withBF16Copies): a skinny product
     /// against a matrix with a copy in scope equals the exact product of the bf16-rounded operands up to
     /// fp32 summation, for every row count, transpose and both thread counts (split along K and column
-    /// chunks); outside the scope the same product is fp32 again.
-    @Test func skinnyProductsReadBF16Copies() {
+    /// chunks), with the copy packed for AMX (where the CPU has it) and read by the AVX-512 kernels; outside
+    /// the scope the same product is fp32 again.
+    @Test(arguments: [true, false]) func skinnyProductsReadBF16Copies(amx: Bool) {
         guard GEMM.supportedPaths.contains(.avx512) else { return }
         let (k, n) = (301, 1031)
         for threads in [1, 2] {
             withGEMMSettings(path: .avx512, threads: threads) {
-                GEMM.withPrecision(.bf16) {
+                func run(_ body: () -> Void) { if amx { body() } else { GEMM.withoutAMX(body) } }
+                run { GEMM.withPrecision(.bf16) {
+                    #expect(GEMM.usesAMX == (amx && GEMM.hasAMX))
                     for m in [1, 2, 3, 5, 8] {
                         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                             let a = Tensor(randomUniform: ta ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(m))
                             let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 7)
-                            let label = "m \(m), transposes \(ta) \(tb), \(threads) threads"
+                            let label = "m \(m), transposes \(ta) \(tb), \(threads) threads, AMX \(amx && GEMM.hasAMX)"
                             let c = GEMM.withBF16Copies(of: [b]) { productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb) }
                             let (reference, scale) = naiveProduct(roundedToBF16(a.scalars), roundedToBF16(b.scalars), m: m, k: k, n: n, transposeA: ta, transposeB: tb)
                             #expect(worstErrorOntoOnes(c, reference, scale) <= 1e-5, "\(label)")
@@ -197,7 +200,7 @@ struct GEMMTests {
                             #expect(worstErrorOntoOnes(outside, exact, scale) <= 1e-5, "\(label): fp32 outside the scope")
                         }
                     }
-                }
+                } }
             }
         }
     }
