@@ -1,7 +1,7 @@
 // bf16 copies of weight matrices for decoding. Sampling one token at a time reads every weight once per
 // token and does two FLOPs per value read, so its speed is memory bandwidth; a bf16 copy halves the bytes.
-// On CPUs with AMX the copy is kept packed in AMX tiles, so that a few rows (a batch of sequences) cost no
-// more arithmetic than one: TDPBF16PS does a 16 x 16 x 32 block per instruction.
+// On CPUs with AMX the copy is kept packed in AMX tiles, so that a few rows (a batch of sequences) take
+// no more instructions than one: TDPBF16PS does a 16 x 16 x 32 block at a time.
 // Under `--precision bf16` a product rounds both operands to bf16 anyway, so reading a copy made once
 // (rounded to nearest even) gives the numbers that rounding B on every call would.
 import CAlignKitKernels

@@ -180,7 +180,8 @@ public enum GEMM {
 
     /// Few rows of op(A) (sampling one token per sequence, attention while decoding): B streams once
     /// from memory through the skinny kernels instead of being packed on every call, which for M ≤ 8
-    /// costs more than the product itself. Columns are split among threads when the product is large.
+    /// costs more than the product itself. From 128 KB of B the threads split it: along K (each a run of
+    /// B's rows into its own copy of C) when B is row-major, else by columns, or by whole batches.
     static func skinny(
         transposeA: Bool, transposeB: Bool, batchCount: Int, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, strideA: Int, b: UnsafePointer<Float>, ldb: Int, strideB: Int,
