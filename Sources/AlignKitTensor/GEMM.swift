@@ -199,28 +199,15 @@ public enum GEMM {
         // tiles, or the AVX-512 kernels read the copy itself with A's few rows rounded to bf16 into a scratch.
         let extent = transposeB ? (n - 1) * ldb + k : (k - 1) * ldb + n
         let copy = precision == .bf16 && avx512 && batchCount == 1 && k > 0 ? bf16Copy(of: b, count: extent) : nil
-        let beta: Int32 = accumulate ? 1 : 0
         if let copy, usesAMX {
-            // The copy packed in AMX tiles: A's rows packed (so rounded) into one 32-row tile pair (rows past m
-            // zero), then column pairs in contiguous runs per task. At 8 rows the bf16 AVX-512 kernel widens
-            // every value of B and spends 16 multiply-adds per 16 columns and two k steps; AMX does the whole
-            // block in one instruction, and decoding is left bound by reading the copy.
-            let kblocks = (k + 31) / 32, columnPairs = (n + 31) / 32, pairSize = 2 * kblocks * 512
-            let tilesB = copy.amxTiles(transposed: transposeB, k: k, n: n, ld: ldb)
-            let aFloats = kblocks * 512   // 32 rows x 32 k per block, as bf16: half as many floats
-            let packA = CachingAllocator.shared.allocate(floatCount: aFloats)
-            defer { CachingAllocator.shared.deallocate(packA, floatCount: aFloats) }
-            let tilesA = UnsafeMutableRawPointer(packA).assumingMemoryBound(to: UInt16.self)
-            ak_pack_bf16_a(a, Int64(lda), transposeA ? 1 : 0, Int64(m), Int64(k), 0, 32, tilesA)
-            let tasks = threads == 1 || columnPairs * kblocks < 64 ? 1 : min(columnPairs, 2 * threads)
-            let shared = UncheckedSendable((tilesA, tilesB, c))
-            Parallel.forEach(tasks, maxThreads: threads) { task in
-                let (tilesA, tilesB, c) = shared.value
-                let j0 = columnPairs * task / tasks, j1 = columnPairs * (task + 1) / tasks
-                guard j1 > j0 else { return }
-                ak_sgemm_amx_block(Int64(kblocks), tilesA, 1, tilesB + j0 * pairSize, Int64(j1 - j0),
-                                   c + 32 * j0, Int64(ldc), Int64(m), Int64(n - 32 * j0), beta)
-            }
+            // The copy's AMX tiles stand in for packing B: productAMX packs A's rows (so rounds them) into one
+            // 32-row tile pair and runs its blocks over the copy's tiles. At 8 rows the bf16 AVX-512 kernel
+            // widens every value of B and spends 16 multiply-adds per 16 columns and two k steps; AMX does the
+            // whole block in one instruction, and decoding is left bound by reading the copy.
+            let small = ((k + 31) / 32) * ((n + 31) / 32) < 64
+            productAMX(transposeA, transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                       accumulate: accumulate, bias: nil, threads: small ? 1 : threads,
+                       packedB: copy.amxTiles(transposed: transposeB, k: k, n: n, ld: ldb))
             return
         }
         var a = a, lda = lda, transposeA = transposeA
@@ -236,6 +223,7 @@ public enum GEMM {
             (a, lda, transposeA, rounded) = (UnsafePointer(scratch), k, false, scratch)
         }
         defer { if let rounded { CachingAllocator.shared.deallocate(rounded, floatCount: m * k) } }
+        let beta: Int32 = accumulate ? 1 : 0
         let plain = copy?.values
         let rsa = Int64(transposeA ? 1 : lda), csa = Int64(transposeA ? lda : 1)
         let send = UncheckedSendable((a, b, c, plain))
@@ -400,26 +388,28 @@ public enum GEMM {
         }
     }
 
-    /// One bf16 product on AMX (k > 0; see sgemm_amx.c): op(A) and op(B) are packed whole into bf16 tiles
-    /// (in parallel), then blocks of up to 128 rows x 256 columns of C go to whichever thread is free;
+    /// One bf16 product on AMX (k > 0; see sgemm_amx.c): op(A) and op(B) (unless `packedB` holds it already,
+    /// a bf16 copy's tiles) are packed whole into bf16 tiles (in parallel), then blocks of up to 128 rows x 256 columns of C go to whichever thread is free;
     /// each block runs through 32 x 32 tiles over the whole depth.
     static func productAMX(
         _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?, threads: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?, threads: Int,
+        packedB: UnsafeMutablePointer<UInt16>? = nil
     ) {
         let kblocks = (k + 31) / 32, rowPairs = (m + 31) / 32, columnPairs = (n + 31) / 32
         let pairSize = 2 * kblocks * 512   // bf16 values of two tiles over the whole depth
         let aFloats = rowPairs * pairSize / 2, bFloats = columnPairs * pairSize / 2
-        let packA = CachingAllocator.shared.allocate(floatCount: aFloats), packB = CachingAllocator.shared.allocate(floatCount: bFloats)
+        let packA = CachingAllocator.shared.allocate(floatCount: aFloats)
+        let packB = packedB == nil ? CachingAllocator.shared.allocate(floatCount: bFloats) : nil
         defer {
             CachingAllocator.shared.deallocate(packA, floatCount: aFloats)
-            CachingAllocator.shared.deallocate(packB, floatCount: bFloats)
+            if let packB { CachingAllocator.shared.deallocate(packB, floatCount: bFloats) }
         }
         let tilesA = UnsafeMutableRawPointer(packA).assumingMemoryBound(to: UInt16.self)
-        let tilesB = UnsafeMutableRawPointer(packB).assumingMemoryBound(to: UInt16.self)
+        let tilesB = packedB ?? UnsafeMutableRawPointer(packB!).assumingMemoryBound(to: UInt16.self)
         let shared = UncheckedSendable((a, b, c, tilesA, tilesB, bias))
-        let aTasks = min(rowPairs, 2 * threads), bTasks = min(columnPairs, 2 * threads)
+        let aTasks = min(rowPairs, 2 * threads), bTasks = packedB == nil ? min(columnPairs, 2 * threads) : 0
         Parallel.forEach(aTasks + bTasks, maxThreads: threads) { task in
             let (a, b, _, tilesA, tilesB, _) = shared.value
             if task < aTasks {
