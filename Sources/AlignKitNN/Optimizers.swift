@@ -190,7 +190,11 @@ public struct Adam: Optimizer {
         stepCount += 1
         let (b1, b2, eps, alpha, decay) = (beta1, beta2, epsilon, learningRate, weightDecay)
         let c1 = 1 - Float.power(b1, stepCount), c2 = 1 - Float.power(b2, stepCount)
-        var first = self.first, second = self.second
+        // The moments move out of self for the update, so that their storage is uniquely held and written
+        // in place (a copy left in self made every step copy both moments of every parameter first).
+        var first = SlotStore(), second = SlotStore()
+        swap(&first, &self.first); swap(&second, &self.second)
+        defer { self.first = first; self.second = second }
         // One fused pass per parameter, in place: decay, both moments, the step.
         let decayFactor = 1 - alpha * decay, stepSize = alpha / c1, inverseC2 = 1 / c2
         forEachPair(&model, gradient) { index, parameter, g in
@@ -215,7 +219,6 @@ public struct Adam: Optimizer {
                 }
             }
         }
-        self.first = first; self.second = second
     }
 }
 

@@ -95,8 +95,10 @@ func backpropagate(from root: TapeNode, seed: Tensor) {
                 guard let parent, let g else { continue }
                 precondition(g.shape == parent.shape,
                              "backpropagate: gradient of shape \(g.shape) for an input of shape \(parent.shape)")
-                if let existing = parent.gradient {
-                    parent.gradient = existing.adding(g)
+                if var existing = parent.gradient {
+                    parent.gradient = nil   // so that `existing` can be the only owner, and be added to in place
+                    existing.accumulate(g)
+                    parent.gradient = existing
                 } else {
                     parent.gradient = g
                 }

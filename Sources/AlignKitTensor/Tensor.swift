@@ -146,6 +146,19 @@ public struct Tensor {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
     }
 
+    /// self += other (same shape, no tape record): in place when this storage has no other owner, else
+    /// into a new tensor. Gradient accumulation uses it: a new sum each time was 6% of a bf16 DPO step
+    /// (a fresh buffer written, and the old one read, for every tensor used twice).
+    mutating func accumulate(_ other: Tensor) {
+        precondition(shape == other.shape, "accumulate: shapes \(shape) and \(other.shape) differ")
+        guard isKnownUniquelyReferenced(&storage) else { self = Tensor.zipped(self, other, +); return }
+        let y = UncheckedSendable(storage.base), x = UncheckedSendable(other.pointer)
+        Parallel.forChunks(storage.count) { range in
+            let (y, x) = (y.value, x.value)
+            for i in range { y[i] += x[i] }
+        }
+    }
+
     /// Read-only access to the elements.
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: storage.base, count: storage.count))

@@ -88,9 +88,13 @@ AMX_TARGET void ak_pack_bf16_a(const float *a, int64_t lda, int transposed, int6
         return;
     }
     for (int64_t r = row0; r < row0 + rows; r += 16) {          // one row tile; op(A)(i, p) = a[i * lda + p]
+        // Rows are written whole (the masked loads give zeros past k), so only rows past m need zeroing:
+        // a memset of every tile first was 1.2% of a bf16 DPO step (dpo-small).
         uint16_t *tiles = dst + (r / 16) * kblocks * 512;
-        memset(tiles, 0, (size_t)kblocks * 1024);
         int64_t valid = clamp16(m - r);
+        if (valid < 16) {
+            for (int64_t q = 0; q < kblocks; q++) memset(tiles + q * 512 + valid * 32, 0, (size_t)(16 - valid) * 64);
+        }
         for (int64_t i = 0; i < valid; i++) {
             const float *row = a + (r + i) * lda;
             for (int64_t q = 0; q < kblocks; q++) {
