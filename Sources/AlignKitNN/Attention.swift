@@ -122,30 +122,16 @@ public struct MultiHeadAttention: Layer {
     public func callAsFunction(_ x: Tensor, layout: SharedPrefixLayout) -> Tensor {
         precondition(isCausal && x.rank == 2 && x.shape[0] == layout.rowCount,
                      "MultiHeadAttention: input \(x.shape) does not fit the layout's \(layout.rowCount) rows (or the attention is not causal)")
-        let (n, p, t, m) = (layout.prefixes, layout.prefixWidth, layout.width, layout.continuations)
-        func heads(_ y: Tensor, _ count: Int) -> (prefix: Tensor, continuation: Tensor) {
-            let parts = y.split(sizes: [n * p, m * t], alongAxis: 0)
-            return (parts[0].reshaped(to: [n, p, count, headSize]).transposed(permutation: [0, 2, 1, 3]),
-                    parts[1].reshaped(to: [m, t, count, headSize]).transposed(permutation: [0, 2, 1, 3]))
-        }
-        var (qp, qc) = heads(query(x), headCount)
-        var (kp, kc) = heads(key(x), kvHeadCount)
-        let (vp, vc) = heads(value(x), kvHeadCount)
+        // Queries, keys and values stay in the projections' [R, heads·D] layout: the kernel reads each head
+        // where it lies and each continuation reads its prefix's keys in place (no split, transpose or copy).
+        var (q, k) = (query(x), key(x))
+        let v = value(x)
         if let rotary {
-            let (pp, pc) = (Array(layout.positions[..<(n * p)]), Array(layout.positions[(n * p)...]))
-            qp = rotary(qp, positions: pp); kp = rotary(kp, positions: pp)
-            qc = rotary(qc, positions: pc); kc = rotary(kc, positions: pc)
+            q = rotary(rows: q, heads: headCount, positions: layout.positions)
+            k = rotary(rows: k, heads: kvHeadCount, positions: layout.positions)
         }
-        let scale = 1 / Float(headSize).squareRoot()
-        let yp = causalAttention(query: qp, key: repeatKV(kp), value: repeatKV(vp), scale: scale, firstKeys: layout.starts)
-        func joined(_ prefix: Tensor, _ own: Tensor) -> Tensor {
-            repeatKV(concatenate([concatenate(Array(repeating: prefix, count: layout.copies), alongAxis: 0), own], alongAxis: 2))
-        }
-        let yc = causalAttention(query: qc, key: joined(kp, kc), value: joined(vp, vc), scale: scale,
-                                 firstKeys: (0..<m).map { layout.starts[$0 % n] })
-        let merged = concatenate([yp.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [n * p, headCount * headSize]),
-                                  yc.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [m * t, headCount * headSize])], alongAxis: 0)
-        return output(merged)
+        return output(sharedPrefixAttention(query: q, key: k, value: v, shape: layout.shape, headSize: headSize,
+                                            scale: 1 / Float(headSize).squareRoot()))
     }
 }
 
@@ -181,6 +167,10 @@ public struct SharedPrefixLayout: Sendable, Equatable {
     }
 
     public var continuations: Int { copies * prefixes }
+    /// The packing as the attention kernel takes it.
+    public var shape: SharedPrefixShape {
+        SharedPrefixShape(prefixes: prefixes, prefixWidth: prefixWidth, starts: starts, copies: copies, width: width)
+    }
     public var rowCount: Int { prefixes * prefixWidth + continuations * width }
 
 

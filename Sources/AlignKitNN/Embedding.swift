@@ -107,6 +107,16 @@ public struct RotaryEmbedding: Sendable {
         return rotate(x, cosine.gathering(atIndices: positions).reshaped(to: shape), sine.gathering(atIndices: positions).reshaped(to: shape))
     }
 
+    /// Rotates x [R, heads·D] (rows of packed sequences, each head's D values together), row r by
+    /// `positions[r]`.
+    public func callAsFunction(rows x: Tensor, heads: Int, positions: [Int]) -> Tensor {
+        precondition(x.rank == 2 && x.shape[1] == heads * dimension && positions.count == x.shape[0],
+                     "RotaryEmbedding: \(positions.count) positions for x \(x.shape) (need [R, \(heads)·\(dimension)] and R positions)")
+        let shape = [x.shape[0], 1, dimension]
+        return rotate(x.reshaped(to: [x.shape[0], heads, dimension]), cosine.gathering(atIndices: positions).reshaped(to: shape),
+                      sine.gathering(atIndices: positions).reshaped(to: shape)).reshaped(to: x.shape)
+    }
+
     /// x cos + rotate_half(x) sin, with rotate_half(x) = [-x₂, x₁].
     func rotate(_ x: Tensor, _ c: Tensor, _ s: Tensor) -> Tensor {
         let d = x.shape[x.rank - 1]

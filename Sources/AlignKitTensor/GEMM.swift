@@ -90,6 +90,17 @@ public enum GEMM {
 
     @TaskLocal private static var amxSetAside = false
 
+    /// The settings of the products that task-local scopes (`withPrecision`, `withoutAMX`) set on the calling
+    /// task; the pool's threads do not see them, so a kernel that calls GEMM from its own parallel loop
+    /// takes them along (`Scope.current`, then `within`).
+    struct Scope: Sendable {
+        let precision: Precision, amxSetAside: Bool
+        static var current: Scope { Scope(precision: GEMM.precision, amxSetAside: GEMM.amxSetAside) }
+        func within<R>(_ body: () throws -> R) rethrows -> R {
+            try $scopedPrecision.withValue(precision) { try $amxSetAside.withValue(amxSetAside) { try body() } }
+        }
+    }
+
     /// Runs `body` with AMX set aside: bf16 products then take the path of a CPU without it (the fp32
     /// kernels on rounded operands; bf16 weight copies read by the AVX-512 skinny kernels). For tests and
     /// comparisons.
@@ -138,8 +149,20 @@ public enum GEMM {
         a: UnsafePointer<Float>, lda: Int, strideA: Int, b: UnsafePointer<Float>, ldb: Int, strideB: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil
     ) {
+        multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: batchCount, m: m, n: n, k: k,
+                        a: a, lda: lda, strideA: strideA, b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC,
+                        accumulate: accumulate, bias: bias, threads: Parallel.threadCount)
+    }
+
+    /// `multiplyBatched` on at most `threads` threads (1: on the calling thread only, for kernels that
+    /// run their own parallel loop around many small products).
+    static func multiplyBatched(
+        transposeA: Bool, transposeB: Bool, batchCount: Int, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, strideA: Int, b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil,
+        threads: Int
+    ) {
         guard batchCount > 0, m > 0, n > 0 else { return }
-        let threads = Parallel.threadCount
         if m <= skinnyRowLimit {
             skinny(transposeA: transposeA, transposeB: transposeB, batchCount: batchCount, m: m, n: n, k: k, a: a, lda: lda,
                    strideA: strideA, b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC,

@@ -197,12 +197,8 @@ func causalSoftmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, rowsPerHead 
             let valid = row % t % positions + shift + 1
             var lo = 0
             if let f = starts.value, f[row / rowsPerBatch] < valid { lo = f[row / rowsPerBatch] }
-            let r = pp.value + row * s, kept = r + lo
-            var m = -Float.infinity
-            for j in 0..<(valid - lo) { kept[j] *= scale; m = Swift.max(m, kept[j]) }
-            let total = ak_vexp_shifted_sum(kept, m, kept, Int64(valid - lo))
-            let inv = 1 / total
-            for j in 0..<(valid - lo) { kept[j] *= inv }
+            let r = pp.value + row * s
+            ak_softmax_row(r + lo, Int64(valid - lo), scale)
             if lo > 0 { r.initialize(repeating: 0, count: lo) }
             if valid < s { (r + valid).initialize(repeating: 0, count: s - valid) }
         }
@@ -278,9 +274,7 @@ public func causalAttention(query q: Tensor, key k: Tensor, value v: Tensor, sca
             for row in rows {
                 let valid = row % t + shift + 1
                 let pr = pp.value + row * s, dr = dsp.value + row * s
-                var dot: Float = 0
-                for j in 0..<valid { dot += dr[j] * pr[j] }
-                for j in 0..<valid { dr[j] = scale * pr[j] * (dr[j] - dot) }
+                ak_softmax_row_backward(pr, dr, Int64(valid), scale)
                 if valid < s { (dr + valid).initialize(repeating: 0, count: s - valid) }
             }
         }

@@ -167,7 +167,64 @@ static float vexp_shifted_sum_avx512(const float *x, float shift, float *y, int6
 }
 #endif
 
-float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64_t n) {
+// Softmax of one row in place, after scaling: x = softmax(scale · x). And its backward in place:
+// ds = scale · p ⊙ (ds − Σ ds ⊙ p). Attention's rows are short (tens to hundreds of keys), where the
+// compiled Swift loops ran scalar (the running maximum) or four lanes wide.
+AK_CLONES static void softmax_row_generic(float *x, int64_t n, float scale) {
+    float m = -__builtin_inff();
+    for (int64_t i = 0; i < n; i++) { x[i] *= scale; m = x[i] > m ? x[i] : m; }
+    float total = vexp_shifted_sum_generic(x, m, x, n), inverse = 1.0f / total;
+    for (int64_t i = 0; i < n; i++) x[i] *= inverse;
+}
+
+AK_CLONES static void softmax_row_backward_generic(const float *p, float *ds, int64_t n, float scale) {
+    float lanes[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int j = 0; j < 16; j++) lanes[j] += ds[i + j] * p[i + j];
+    }
+    float dot = 0.0f;
+    for (; i < n; i++) dot += ds[i] * p[i];
+    for (int j = 0; j < 16; j++) dot += lanes[j];
+    for (i = 0; i < n; i++) ds[i] = scale * p[i] * (ds[i] - dot);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+static void softmax_row_avx512(float *x, int64_t n, float scale) {
+    __m512 sc = _mm512_set1_ps(scale), m = _mm512_set1_ps(-__builtin_inff());
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + i), sc);
+        _mm512_mask_storeu_ps(x + i, mask, v);
+        m = _mm512_mask_max_ps(m, mask, m, v);
+    }
+    float total = vexp_shifted_sum_avx512(x, _mm512_reduce_max_ps(m), x, n);
+    __m512 inverse = _mm512_set1_ps(1.0f / total);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(x + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + i), inverse));
+    }
+}
+
+__attribute__((target("avx512f")))
+static void softmax_row_backward_avx512(const float *p, float *ds, int64_t n, float scale) {
+    __m512 dot = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        dot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, ds + i), _mm512_maskz_loadu_ps(mask, p + i), dot);
+    }
+    __m512 d = _mm512_set1_ps(_mm512_reduce_add_ps(dot)), sc = _mm512_set1_ps(scale);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 pv = _mm512_maskz_loadu_ps(mask, p + i);
+        __m512 r = _mm512_mul_ps(_mm512_mul_ps(sc, pv), _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, ds + i), d));
+        _mm512_mask_storeu_ps(ds + i, mask, r);
+    }
+}
+#endif
+
+static int has_avx512(void) {
 #if defined(__x86_64__)
     // ak_cpu_features, asked once (softmax calls this per row): -1 until the first call.
     static int features = -1;
@@ -176,7 +233,30 @@ float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64_t n) {
         known = ak_cpu_features();
         __atomic_store_n(&features, known, __ATOMIC_RELAXED);
     }
-    if (known & AK_CPU_AVX512F) return vexp_shifted_sum_avx512(x, shift, y, n);
+    return (known & AK_CPU_AVX512F) != 0;
+#else
+    return 0;
+#endif
+}
+
+void ak_softmax_row(float *x, int64_t n, float scale) {
+    if (n <= 0) return;
+#if defined(__x86_64__)
+    if (has_avx512()) { softmax_row_avx512(x, n, scale); return; }
+#endif
+    softmax_row_generic(x, n, scale);
+}
+
+void ak_softmax_row_backward(const float *p, float *ds, int64_t n, float scale) {
+#if defined(__x86_64__)
+    if (has_avx512()) { softmax_row_backward_avx512(p, ds, n, scale); return; }
+#endif
+    softmax_row_backward_generic(p, ds, n, scale);
+}
+
+float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64_t n) {
+#if defined(__x86_64__)
+    if (has_avx512()) return vexp_shifted_sum_avx512(x, shift, y, n);
 #endif
     return vexp_shifted_sum_generic(x, shift, y, n);
 }

@@ -105,6 +105,18 @@ let fusedCases: [GradientCase] = [
     GradientCase("causal attention with left padding", [[2, 2, 3, 4], [2, 2, 5, 4], [2, 2, 5, 4]]) {
         causalAttention(query: $0[0], key: $0[1], value: $0[2], scale: 0.5, firstKeys: [1, 3])
     },
+    // Two prefixes of 3 rows (the second left-padded by one), two copies of continuations of 2 rows:
+    // 6 + 8 = 14 rows; 2 query heads share 1 key/value head of size 2.
+    GradientCase("shared-prefix attention", [[14, 4], [14, 2], [14, 2]]) {
+        sharedPrefixAttention(query: $0[0], key: $0[1], value: $0[2],
+                              shape: SharedPrefixShape(prefixes: 2, prefixWidth: 3, starts: [0, 1], copies: 2, width: 2),
+                              headSize: 2, scale: 0.6)
+    },
+    GradientCase("shared-prefix attention, one head per key/value head", [[7, 6], [7, 6], [7, 6]]) {
+        sharedPrefixAttention(query: $0[0], key: $0[1], value: $0[2],
+                              shape: SharedPrefixShape(prefixes: 1, prefixWidth: 3, starts: [2], copies: 2, width: 2),
+                              headSize: 3, scale: 0.5)
+    },
 ]
 
 let linearAlgebraCases: [GradientCase] = [
@@ -186,5 +198,49 @@ struct FusedValueTests {
         #expect(zip(ln.scalars, lnPlain.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
         let swiglu = Tensor.swiglu(rows, w.expandingShape(at: 0) + rows)
         #expect(zip(swiglu.scalars, (rows.silu() * (w.expandingShape(at: 0) + rows)).scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+
+    /// Each packed sequence equals plain causal attention over its own keys (its prefix's, then its own),
+    /// at sizes where the products take GEMM's packed path; under bf16 the pool's threads must run the
+    /// products in bf16 too (the precision is a task-local setting of the caller).
+    @Test func sharedPrefixAttentionEqualsEachSequenceAlone() {
+        let (n, p, copies, t, h, kv, d) = (3, 20, 2, 12, 4, 2, 8)
+        let shape = SharedPrefixShape(prefixes: n, prefixWidth: p, starts: [0, 5, 19], copies: copies, width: t)
+        let r = shape.rowCount
+        let q = Tensor(randomNormal: [r, h * d], seed: 11), k = Tensor(randomNormal: [r, kv * d], seed: 12), v = Tensor(randomNormal: [r, kv * d], seed: 13)
+        func heads(_ x: Tensor, _ rows: [Int], _ count: Int) -> Tensor {
+            let y = x.gathering(atIndices: rows).reshaped(to: [1, rows.count, count, d]).transposed(permutation: [0, 2, 1, 3])
+            guard count == kv else { return y }
+            return y.expandingShape(at: 2).expanded(to: [1, kv, h / kv, rows.count, d]).reshaped(to: [1, h, rows.count, d])
+        }
+        /// Every row of the plain computation, in packed order.
+        func reference() -> [Float] {
+            var out = [Float](repeating: 0, count: r * h * d)
+            for sequence in 0..<(n + copies * n) {
+                let i = sequence % n
+                let prefixRows = Array((i * p)..<((i + 1) * p))
+                let own = sequence < n ? [] : Array((n * p + (sequence - n) * t)..<(n * p + (sequence - n + 1) * t))
+                let queryRows = sequence < n ? prefixRows : own
+                let y = causalAttention(query: heads(q, queryRows, h), key: heads(k, prefixRows + own, kv), value: heads(v, prefixRows + own, kv),
+                                        scale: 0.35, firstKeys: [shape.starts[i]])
+                let rows = y.transposed(permutation: [0, 2, 1, 3]).scalars
+                for (j, row) in queryRows.enumerated() {
+                    for c in 0..<(h * d) { out[row * h * d + c] = rows[j * h * d + c] }
+                }
+            }
+            return out
+        }
+        func largestDifference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+        let fused = sharedPrefixAttention(query: q, key: k, value: v, shape: shape, headSize: d, scale: 0.35).scalars
+        let plain = reference()
+        // Outputs are averages of unit normals: fp32 reordering stays near 1e-6.
+        #expect(largestDifference(fused, plain) < 1e-5)
+        let (fusedBF16, plainBF16) = GEMM.withPrecision(.bf16) {
+            (sharedPrefixAttention(query: q, key: k, value: v, shape: shape, headSize: d, scale: 0.35).scalars, reference())
+        }
+        // The same rounded operands summed in another order agree to ~1e-5; fp32 products differ from
+        // bf16 ones by ~1e-2 (8 significant bits), so a thread left in fp32 would show.
+        #expect(largestDifference(fusedBF16, plainBF16) < 1e-4)
+        #expect(largestDifference(fused, plainBF16) > 1e-3)
     }
 }

@@ -105,6 +105,10 @@ void ak_gelu_tanh_backward(const float *g, const float *x, float *dx, int64_t n)
 void ak_vsigmoid(const float *x, float *y, int64_t n);
 /// y[i] = e^(x[i] - shift); returns Σ y[i].
 float ak_vexp_shifted_sum(const float *x, float shift, float *y, int64_t n);
+/// x = softmax(scale · x) for one row of n > 0 values, in place.
+void ak_softmax_row(float *x, int64_t n, float scale);
+/// Softmax's backward for one row, in place: ds = scale · p ⊙ (ds − Σ ds ⊙ p).
+void ak_softmax_row_backward(const float *p, float *ds, int64_t n, float scale);
 
 #ifdef __cplusplus
 }
