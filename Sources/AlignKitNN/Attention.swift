@@ -106,6 +106,21 @@ public struct MultiHeadAttention: Layer {
             return output(y.reshaped(to: [b, headCount, t, headSize]).transposed(permutation: [0, 2, 1, 3])
                 .reshaped(to: [b, t, headCount * headSize]))
         }
+        if cache == nil, isCausal {
+            // Training: the sequences' rows as one matrix, attended in the projections' layout (no head copies).
+            precondition(x.rank == 3, "MultiHeadAttention: input \(x.shape) must be [B, T, C]")
+            let c = x.shape[2]
+            var (q, k) = (query(x.reshaped(to: [b * t, c])), key(x.reshaped(to: [b * t, c])))
+            let v = value(x.reshaped(to: [b * t, c]))
+            if let rotary {
+                let positions = (0..<(b * t)).map { $0 % t }
+                q = rotary(rows: q, heads: headCount, positions: positions)
+                k = rotary(rows: k, heads: kvHeadCount, positions: positions)
+            }
+            let shape = SharedPrefixShape(prefixes: b, prefixWidth: t, starts: Array(repeating: 0, count: b), copies: 0, width: 0)
+            let y = sharedPrefixAttention(query: q, key: k, value: v, shape: shape, headSize: headSize, scale: 1 / Float(headSize).squareRoot())
+            return output(y).reshaped(to: [b, t, output.weight.shape[1]])
+        }
         let (q, k, v) = projections(x, cache: cache)
         let y = isCausal ? causalAttention(query: q, key: k, value: v, scale: 1 / Float(headSize).squareRoot())
                          : matmul(scores(q, k).softmax(), v)              // [B, H, T, D]

@@ -13,14 +13,14 @@
 import CAlignKitKernels
 
 /// The packing of `sharedPrefixAttention`'s rows (see the file's header; AlignKitNN's SharedPrefixLayout
-/// builds one).
+/// builds one). With no copies it is plain causal attention over `prefixes` sequences of `prefixWidth` rows.
 public struct SharedPrefixShape: Sendable, Equatable {
     public let prefixes: Int, prefixWidth: Int, copies: Int, width: Int
     /// Per prefix, its first real position (its keys before it are masked: left padding).
     public let starts: [Int]
 
     public init(prefixes: Int, prefixWidth: Int, starts: [Int], copies: Int, width: Int) {
-        precondition(prefixes > 0 && prefixWidth > 0 && copies > 0 && width > 0 && starts.count == prefixes
+        precondition(prefixes > 0 && prefixWidth > 0 && copies >= 0 && (width > 0 || copies == 0) && starts.count == prefixes
                      && starts.allSatisfy { $0 >= 0 && $0 < prefixWidth },
                      "SharedPrefixShape: \(prefixes) prefixes of width \(prefixWidth) (starts \(starts)), \(copies) copies of width \(width)")
         self.prefixes = prefixes; self.prefixWidth = prefixWidth; self.starts = starts; self.copies = copies; self.width = width
