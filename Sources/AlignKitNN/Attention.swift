@@ -109,17 +109,9 @@ public struct MultiHeadAttention: Layer {
         if cache == nil, isCausal {
             // Training: the sequences' rows as one matrix, attended in the projections' layout (no head copies).
             precondition(x.rank == 3, "MultiHeadAttention: input \(x.shape) must be [B, T, C]")
-            let c = x.shape[2]
-            var (q, k) = (query(x.reshaped(to: [b * t, c])), key(x.reshaped(to: [b * t, c])))
-            let v = value(x.reshaped(to: [b * t, c]))
-            if let rotary {
-                let positions = (0..<(b * t)).map { $0 % t }
-                q = rotary(rows: q, heads: headCount, positions: positions)
-                k = rotary(rows: k, heads: kvHeadCount, positions: positions)
-            }
             let shape = SharedPrefixShape(prefixes: b, prefixWidth: t, starts: Array(repeating: 0, count: b), copies: 0, width: 0)
-            let y = sharedPrefixAttention(query: q, key: k, value: v, shape: shape, headSize: headSize, scale: 1 / Float(headSize).squareRoot())
-            return output(y).reshaped(to: [b, t, output.weight.shape[1]])
+            return attend(rows: x.reshaped(to: [b * t, x.shape[2]]), shape: shape, positions: (0..<(b * t)).map { $0 % t })
+                .reshaped(to: [b, t, output.weight.shape[1]])
         }
         let (q, k, v) = projections(x, cache: cache)
         let y = isCausal ? causalAttention(query: q, key: k, value: v, scale: 1 / Float(headSize).squareRoot())
@@ -137,15 +129,20 @@ public struct MultiHeadAttention: Layer {
     public func callAsFunction(_ x: Tensor, layout: SharedPrefixLayout) -> Tensor {
         precondition(isCausal && x.rank == 2 && x.shape[0] == layout.rowCount,
                      "MultiHeadAttention: input \(x.shape) does not fit the layout's \(layout.rowCount) rows (or the attention is not causal)")
-        // Queries, keys and values stay in the projections' [R, heads·D] layout: the kernel reads each head
-        // where it lies and each continuation reads its prefix's keys in place (no split, transpose or copy).
+        return attend(rows: x, shape: layout.shape, positions: layout.positions)
+    }
+
+    /// Attention over packed rows x [R, C] (each row at `positions[r]` in its own sequence): queries, keys and
+    /// values stay in the projections' [R, heads·D] layout, where the kernel reads each head and each
+    /// continuation reads its prefix's keys (no split, transpose or copy).
+    func attend(rows x: Tensor, shape: SharedPrefixShape, positions: [Int]) -> Tensor {
         var (q, k) = (query(x), key(x))
         let v = value(x)
         if let rotary {
-            q = rotary(rows: q, heads: headCount, positions: layout.positions)
-            k = rotary(rows: k, heads: kvHeadCount, positions: layout.positions)
+            q = rotary(rows: q, heads: headCount, positions: positions)
+            k = rotary(rows: k, heads: kvHeadCount, positions: positions)
         }
-        return output(sharedPrefixAttention(query: q, key: k, value: v, shape: layout.shape, headSize: headSize,
+        return output(sharedPrefixAttention(query: q, key: k, value: v, shape: shape, headSize: headSize,
                                             scale: 1 / Float(headSize).squareRoot()))
     }
 }
