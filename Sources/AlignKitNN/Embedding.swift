@@ -99,14 +99,6 @@ public struct RotaryEmbedding: Sendable {
         return rotate(x, cosine.slice(alongAxis: 0, range: offset..<(offset + t)), sine.slice(alongAxis: 0, range: offset..<(offset + t)))
     }
 
-    /// Rotates x [B, H, T, D], row b by its own positions `positions[b·T ..< (b+1)·T]`.
-    public func callAsFunction(_ x: Tensor, positions: [Int]) -> Tensor {
-        precondition(x.rank == 4 && x.shape[3] == dimension && positions.count == x.shape[0] * x.shape[2],
-                     "RotaryEmbedding: \(positions.count) positions for x \(x.shape) (need [B, H, T, \(dimension)] and B·T positions)")
-        let shape = [x.shape[0], 1, x.shape[2], dimension]
-        return rotate(x, cosine.gathering(atIndices: positions).reshaped(to: shape), sine.gathering(atIndices: positions).reshaped(to: shape))
-    }
-
     /// Rotates x [R, heads·D] (rows of packed sequences, each head's D values together), row r by
     /// `positions[r]`.
     public func callAsFunction(rows x: Tensor, heads: Int, positions: [Int]) -> Tensor {

@@ -106,8 +106,9 @@ private struct SharedPrefixPlan: Sendable {
         let i = task / kvHeads, kh = task % kvHeads, width = shape.prefixWidth
         let kp = k + i * width * ldk + kh * d, vp = v + i * width * ldk + kh * d
         var first = shape.starts[i]
+        let sequences = sequences(prefix: i)
         for h in (kh * groups)..<((kh + 1) * groups) {
-            for (index, sequence) in sequences(prefix: i).enumerated() {
+            for (index, sequence) in sequences.enumerated() {
                 let rows = sequence.rows, s = sequence.width
                 let qs = q + sequence.row * ldq + h * d, ys = y + sequence.row * ldq + h * d
                 let ps = p + sequence.probabilities + h * rows * s
