@@ -24,11 +24,21 @@
 #define PREFETCH_C(i) _mm_prefetch((const char *)(c + (i) * ldc), _MM_HINT_T0); \
     _mm_prefetch((const char *)(c + (i) * ldc + 16), _MM_HINT_T0);
 
-__attribute__((target("avx512f")))
-void ak_sgemm_kernel_avx512_14x32(int64_t kc, const float *a, const float *b, float *c,
-                                  int64_t ldc, int64_t mr, int64_t nr, int beta) {
+__attribute__((target("avx512f"), always_inline))
+static inline void kernel(int64_t kc, const float *a, const float *b, float *c,
+                          int64_t ldc, int64_t mr, int64_t nr, int beta, const ak_prefetch_lines *ahead) {
     ROWS(DECLARE)
     if (mr == MR) { ROWS(PREFETCH_C) }
+    // The prefetch walk: `left` lines from line `ahead->first`, at (row, line in row).
+    int64_t left = 0, perRow = 1, row = 0, inRow = 0, each = 1;
+    if (ahead && ahead->lines > 0 && ahead->rows > 0 && ahead->count > 0) {
+        left = ahead->lines;
+        perRow = (ahead->count * (int64_t)sizeof(float) + 63) / 64 + 1;
+        row = ahead->first / perRow;
+        inRow = ahead->first % perRow;
+        int64_t slots = kc / 4 > 0 ? kc / 4 : 1;
+        each = (left + slots - 1) / slots;
+    }
     int64_t p = 0;
     for (; p + 4 <= kc; p += 4) {
         for (int u = 0; u < 4; u++) {
@@ -38,6 +48,12 @@ void ak_sgemm_kernel_avx512_14x32(int64_t kc, const float *a, const float *b, fl
             ROWS(STEP)
             a += MR;
             b += NR;
+        }
+        for (int64_t e = 0; e < each && left > 0; e++, left--) {
+            const float *start = ahead->src + row * ahead->ld;
+            const char *line = (const char *)((uintptr_t)start & ~(uintptr_t)63) + 64 * inRow;
+            if (line < (const char *)(start + ahead->count)) _mm_prefetch(line, _MM_HINT_T1);
+            if (++inRow == perRow) { inRow = 0; row++; }
         }
     }
     for (; p < kc; p++) {
@@ -57,9 +73,25 @@ void ak_sgemm_kernel_avx512_14x32(int64_t kc, const float *a, const float *b, fl
     ROWS(STORE_EDGE)
 }
 
+__attribute__((target("avx512f")))
+void ak_sgemm_kernel_avx512_14x32(int64_t kc, const float *a, const float *b, float *c,
+                                  int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    kernel(kc, a, b, c, ldc, mr, nr, beta, NULL);
+}
+
+__attribute__((target("avx512f")))
+void ak_sgemm_kernel_avx512_14x32_prefetching(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                              int64_t mr, int64_t nr, int beta, const ak_prefetch_lines *ahead) {
+    kernel(kc, a, b, c, ldc, mr, nr, beta, ahead);
+}
+
 #else
 void ak_sgemm_kernel_avx512_14x32(int64_t kc, const float *a, const float *b, float *c,
                                   int64_t ldc, int64_t mr, int64_t nr, int beta) {
     (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)mr; (void)nr; (void)beta;
+}
+void ak_sgemm_kernel_avx512_14x32_prefetching(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                              int64_t mr, int64_t nr, int beta, const ak_prefetch_lines *ahead) {
+    (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)mr; (void)nr; (void)beta; (void)ahead;
 }
 #endif
