@@ -126,16 +126,9 @@ extension Tensor {
         inverse.withUnsafeMutableBufferPointer { inv in
             let ip = UncheckedSendable(inv.baseAddress!)
             Parallel.forChunks(rows, grain: Swift.max(1, (1 << 14) / Swift.max(c, 1))) { range in
-                for r in range {
-                    let x = xp.value + r * c, h = hp.value + r * c, out = yp.value + r * c
-                    var mean: Float = 0
-                    if centered { for j in 0..<c { mean += x[j] }; mean /= Float(c) }
-                    var squares: Float = 0
-                    for j in 0..<c { let d = x[j] - mean; squares += d * d }
-                    let ri = 1 / (squares / Float(c) + epsilon).squareRoot()
-                    ip.value[r] = ri
-                    for j in 0..<c { h[j] = (x[j] - mean) * ri; out[j] = h[j] * wp.value[j] + (bp.value?[j] ?? 0) }
-                }
+                let offset = range.lowerBound * c
+                ak_norm_rows(xp.value + offset, Int64(range.count), Int64(c), wp.value, bp.value, epsilon, centered ? 1 : 0,
+                             hp.value + offset, yp.value + offset, ip.value + range.lowerBound)
             }
         }
         return y.recorded(from: b == nil ? [self, w] : [self, w, b!]) { [w, normalizedX] g, t in
@@ -153,22 +146,8 @@ extension Tensor {
                         let ip = UncheckedSendable(inv.baseAddress!), pwp = UncheckedSendable(pw.baseAddress!), pbp = UncheckedSendable(pb.baseAddress!)
                         Parallel.forEach(chunks) { chunk in
                             let lo = rows * chunk / chunks, hi = rows * (chunk + 1) / chunks
-                            let accW = pwp.value + chunk * c, accB = pbp.value + chunk * c
-                            for r in lo..<hi {
-                                let h = hp.value + r * c, gr = gp.value + r * c
-                                var meanGW: Float = 0, meanGWH: Float = 0
-                                for j in 0..<c {
-                                    let gw = gr[j] * wp.value[j]
-                                    meanGW += gw; meanGWH += gw * h[j]
-                                    accW[j] += gr[j] * h[j]; accB[j] += gr[j]
-                                }
-                                meanGW /= Float(c); meanGWH /= Float(c)
-                                if let d = dxp.value?.advanced(by: r * c) {
-                                    let ri = ip.value[r]
-                                    if !centered { meanGW = 0 }
-                                    for j in 0..<c { d[j] = ri * (gr[j] * wp.value[j] - meanGW - h[j] * meanGWH) }
-                                }
-                            }
+                            ak_norm_rows_backward(hp.value + lo * c, gp.value + lo * c, wp.value, ip.value + lo, Int64(hi - lo), Int64(c),
+                                                  centered ? 1 : 0, dxp.value.map { $0 + lo * c }, pwp.value + chunk * c, pbp.value + chunk * c)
                         }
                     }
                 }

@@ -95,6 +95,9 @@ let fusedCases: [GradientCase] = [
     GradientCase("swiglu", [[2, 5], [2, 5]]) { Tensor.swiglu($0[0] * 2, $0[1]) },
     GradientCase("rms norm", [[3, 6], [6]]) { $0[0].rmsNormalized(scale: $0[1], epsilon: 1e-5) },
     GradientCase("layer norm", [[2, 2, 5], [5], [5]]) { $0[0].layerNormalized(scale: $0[1], offset: $0[2], epsilon: 1e-5) },
+    // Rows wider than the kernels' 16 lanes, with a remainder (37 = 2·16 + 5).
+    GradientCase("rms norm, 37 wide", [[2, 37], [37]]) { $0[0].rmsNormalized(scale: $0[1], epsilon: 1e-5) },
+    GradientCase("layer norm, 37 wide", [[3, 37], [37], [37]]) { $0[0].layerNormalized(scale: $0[1], offset: $0[2], epsilon: 1e-5) },
     GradientCase("causal attention T = S", [[1, 2, 4, 3], [1, 2, 4, 3], [1, 2, 4, 3]]) {
         causalAttention(query: $0[0], key: $0[1], value: $0[2], scale: 0.7)
     },
@@ -187,15 +190,20 @@ struct FusedValueTests {
         let gathered = logits.logSoftmaxGathering(labels: [0, 8, 3, 3, 1, 7])
         let reference = logits.logSoftmax().gathering(alongAxis: 1, indices: [0, 8, 3, 3, 1, 7])
         #expect(zip(gathered.scalars, reference.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
-        let w = Tensor(randomNormal: [4], seed: 5), b = Tensor(randomNormal: [4], seed: 6)
+        // Norms: rows narrower and wider than the kernels' 16 lanes (37 = 2·16 + 5).
+        for width in [4, 37] {
+            let w = Tensor(randomNormal: [width], seed: 5), b = Tensor(randomNormal: [width], seed: 6)
+            let rows = Tensor(randomNormal: [3, width], seed: 7) * 2 + 1
+            let rms = rows.rmsNormalized(scale: w, epsilon: 1e-6)
+            let rmsPlain = rows / (rows * rows).mean(alongAxes: [-1]).addingScalar(1e-6).squareRoot() * w
+            #expect(zip(rms.scalars, rmsPlain.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+            let ln = rows.layerNormalized(scale: w, offset: b, epsilon: 1e-5)
+            let centered = rows - rows.mean(alongAxes: [-1])
+            let lnPlain = centered / (centered * centered).mean(alongAxes: [-1]).addingScalar(1e-5).squareRoot() * w + b
+            #expect(zip(ln.scalars, lnPlain.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        }
+        let w = Tensor(randomNormal: [4], seed: 5)
         let rows = Tensor(randomNormal: [3, 4], seed: 7) * 2 + 1
-        let rms = rows.rmsNormalized(scale: w, epsilon: 1e-6)
-        let rmsPlain = rows / (rows * rows).mean(alongAxes: [-1]).addingScalar(1e-6).squareRoot() * w
-        #expect(zip(rms.scalars, rmsPlain.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
-        let ln = rows.layerNormalized(scale: w, offset: b, epsilon: 1e-5)
-        let centered = rows - rows.mean(alongAxes: [-1])
-        let lnPlain = centered / (centered * centered).mean(alongAxes: [-1]).addingScalar(1e-5).squareRoot() * w + b
-        #expect(zip(ln.scalars, lnPlain.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
         let swiglu = Tensor.swiglu(rows, w.expandingShape(at: 0) + rows)
         #expect(zip(swiglu.scalars, (rows.silu() * (w.expandingShape(at: 0) + rows)).scalars).allSatisfy { abs($0 - $1) < 1e-5 })
     }

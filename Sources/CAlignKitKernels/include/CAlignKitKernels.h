@@ -82,6 +82,14 @@ void ak_pack_copy_panels_avx512(const float *src, int64_t ld, int64_t columns, i
 /// Packs `count` rows of `columns` (any number) contiguous values into consecutive `width`-wide
 /// panels, reading each row once: dst[(j / width) * count * width + p * width + j % width].
 void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
+/// LayerNorm (centered ≠ 0) or RMSNorm over `rows` rows of `c` values: h = (x − mean)·inverse (mean 0 for
+/// RMSNorm), inverse = 1/√(mean of (x − mean)² + epsilon), y = h·w (+ b when b is not NULL).
+void ak_norm_rows(const float *x, int64_t rows, int64_t c, const float *w, const float *b, float epsilon, int centered,
+                  float *h, float *y, float *inverse);
+/// The backward pass of ak_norm_rows for upstream gradient g: sumW += g·h and sumB += g (over the rows), and
+/// when dx is not NULL, dx = inverse·(g·w − mean(g·w) − h·mean(g·w·h)) (the first mean 0 for RMSNorm).
+void ak_norm_rows_backward(const float *h, const float *g, const float *w, const float *inverse, int64_t rows, int64_t c,
+                           int centered, float *dx, float *sumW, float *sumB);
 /// c[r·ldc + j] += v[j] for r < rows, j < columns (a bias joining a finished tile of a product).
 void ak_add_row_vector(float *c, int64_t ldc, int64_t rows, int64_t columns, const float *v);
 
