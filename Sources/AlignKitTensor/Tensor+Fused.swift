@@ -35,8 +35,7 @@ extension Tensor {
                     defer { scratch.deallocate() }
                     for r in rows {
                         let row = x.value + r * v
-                        var m = -Float.infinity
-                        for j in 0..<v { m = Swift.max(m, row[j]) }
+                        var m = ak_row_max(row, Int64(v))
                         if !m.isFinite { m = 0 }
                         let s = m + logf(ak_vexp_shifted_sum(row, m, scratch, Int64(v)))
                         lseP.value[r] = s

@@ -30,14 +30,19 @@ extension Tensor {
                 }
             }
         } else {
+            // Column sums (a bias's gradient: [rows, features] summed over the rows): the threads split the columns.
+            let sendSource = UncheckedSendable(src), sendDestination = UncheckedSendable(dst)
             for o in 0..<outer {
-                let out = dst + o * inner
-                out.update(from: src + o * n * inner, count: inner)
-                for r in 1..<Swift.max(n, 1) {
-                    let row = src + (o * n + r) * inner
-                    for e in 0..<inner { out[e] += row[e] }
+                Parallel.forChunks(inner, grain: Swift.max(16, (1 << 15) / Swift.max(n, 1))) { columns in
+                    let (lo, count) = (columns.lowerBound, columns.count)
+                    let out = sendDestination.value + o * inner + lo, first = sendSource.value + o * n * inner + lo
+                    if n == 0 { out.update(repeating: 0, count: count); return }
+                    out.update(from: first, count: count)
+                    for r in 1..<n {
+                        let row = first + r * inner
+                        for e in 0..<count { out[e] += row[e] }
+                    }
                 }
-                if n == 0 { out.update(repeating: 0, count: inner) }
             }
         }
         return result

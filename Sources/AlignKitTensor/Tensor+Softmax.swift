@@ -45,8 +45,7 @@ extension Tensor {
     public func softmax(alongAxis axis: Int = -1) -> Tensor {
         let y = rowwise(axis, "softmax", inputs: [self]) { rows, out, n in
             let x = rows[0]
-            var m = -Float.infinity
-            for i in 0..<n { m = Swift.max(m, x[i]) }
+            var m = ak_row_max(x, Int64(n))
             if !m.isFinite { m = 0 }
             let s = ak_vexp_shifted_sum(x, m, out, Int64(n))
             let inv = 1 / s
@@ -66,8 +65,7 @@ extension Tensor {
     public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
         let y = rowwise(axis, "logSoftmax", inputs: [self]) { rows, out, n in
             let x = rows[0]
-            var m = -Float.infinity
-            for i in 0..<n { m = Swift.max(m, x[i]) }
+            var m = ak_row_max(x, Int64(n))
             if !m.isFinite { m = 0 }
             let s = ak_vexp_shifted_sum(x, m, out, Int64(n))  // out is scratch here
             let shift = m + logf(s)

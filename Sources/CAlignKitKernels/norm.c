@@ -1,4 +1,4 @@
-// LayerNorm and RMSNorm over rows, forward and backward. Each row's sums run in 16 independent lanes
+// Row reductions: LayerNorm and RMSNorm over rows, forward and backward; a row's maximum. Each row's sums run in 16 independent lanes
 // (summed at the end), a form the compiler turns into one vector accumulator: a single running sum is
 // a chain of dependent adds that cannot be vectorized without reassociating, and ran 4 cycles per value.
 // Compiled for AVX-512, AVX2 and the baseline with target_clones (ifunc dispatch).
@@ -74,4 +74,17 @@ void ak_norm_rows_backward(const float *h, const float *g, const float *w, const
         float *d = dx + r * c;
         for (int64_t j = 0; j < c; j++) d[j] = ri * (gr[j] * w[j] - meanGW - hr[j] * meanGWH);
     }
+}
+
+AK_CLONES
+float ak_row_max(const float *x, int64_t n) {
+    float lanes[LANES];
+    for (int l = 0; l < LANES; l++) lanes[l] = -__builtin_inff();
+    int64_t full = n / LANES * LANES;
+    for (int64_t j = 0; j < full; j += LANES)
+        for (int l = 0; l < LANES; l++) lanes[l] = x[j + l] > lanes[l] ? x[j + l] : lanes[l];
+    for (int64_t j = full; j < n; j++) lanes[j - full] = x[j] > lanes[j - full] ? x[j] : lanes[j - full];
+    float m = lanes[0];
+    for (int l = 1; l < LANES; l++) m = lanes[l] > m ? lanes[l] : m;
+    return m;
 }

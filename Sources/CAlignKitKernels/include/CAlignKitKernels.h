@@ -90,6 +90,8 @@ void ak_norm_rows(const float *x, int64_t rows, int64_t c, const float *w, const
 /// when dx is not NULL, dx = inverse·(g·w − mean(g·w) − h·mean(g·w·h)) (the first mean 0 for RMSNorm).
 void ak_norm_rows_backward(const float *h, const float *g, const float *w, const float *inverse, int64_t rows, int64_t c,
                            int centered, float *dx, float *sumW, float *sumB);
+/// The largest of x[0..<n] (−∞ when n is 0; NaNs are skipped).
+float ak_row_max(const float *x, int64_t n);
 /// c[r·ldc + j] += v[j] for r < rows, j < columns (a bias joining a finished tile of a product).
 void ak_add_row_vector(float *c, int64_t ldc, int64_t rows, int64_t columns, const float *v);
 
