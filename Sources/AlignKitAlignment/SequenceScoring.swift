@@ -132,15 +132,15 @@ extension GPT {
     /// predict completion tokens go through the output head.
     public func scoreCompletions(_ batch: CompletionBatch, withLogitStatistics: Bool = true) -> CompletionScores {
         let c = configuration.modelSize
-        let hidden: Tensor, scored: ScoredPositions
+        let gathered: Tensor, scored: ScoredPositions
         if let shared = batch.sharedPrompts {
-            hidden = hiddenStates(shared.tokens, layout: shared.layout)
+            // Only the scored rows leave the last block (a third of the rows are prompt positions nothing reads).
             scored = shared.scored
+            gathered = hiddenStates(shared.tokens, layout: shared.layout, keeping: scored.rows)
         } else {
-            hidden = hiddenStates(batch.inputs, batch: batch.rows).reshaped(to: [batch.rows * batch.width, c])
             scored = batch.flatScored
+            gathered = hiddenStates(batch.inputs, batch: batch.rows).reshaped(to: [batch.rows * batch.width, c]).gathering(atIndices: scored.rows)
         }
-        let gathered = hidden.gathering(atIndices: scored.rows)
         let perToken = logits(fromHidden: gathered).logSoftmaxGathering(labels: scored.labels)
         let sums = matmul(scored.ownership(rows: batch.rows), perToken.reshaped(to: [-1, 1])).reshaped(to: [batch.rows])
         var meanLogits = [Double](repeating: 0, count: batch.rows)

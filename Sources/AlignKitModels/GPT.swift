@@ -169,8 +169,10 @@ public struct GPT: NamedParameters {
     }
 
     /// The final hidden states [R, C] of sequences packed by `layout` (one token per packed row), each
-    /// shared prefix computed once (see `SharedPrefixLayout`).
-    public func hiddenStates(_ tokens: [Int], layout: SharedPrefixLayout) -> Tensor {
+    /// shared prefix computed once (see `SharedPrefixLayout`). With `keeping`, only those rows' states
+    /// ([rows.count, C], in that order): the last block then runs its projection, feed-forward and norms on
+    /// them alone (the same values as gathering them from all rows).
+    public func hiddenStates(_ tokens: [Int], layout: SharedPrefixLayout, keeping rows: [Int]? = nil) -> Tensor {
         precondition(tokens.count == layout.rowCount, "GPT: \(tokens.count) tokens for a layout of \(layout.rowCount) rows")
         for id in tokens {
             precondition(id >= 0 && id < configuration.vocabularySize, "GPT: token id \(id) is outside the vocabulary of \(configuration.vocabularySize)")
@@ -180,7 +182,8 @@ public struct GPT: NamedParameters {
                      "GPT: positions up to \(positions.max() ?? 0) exceed the context length \(configuration.contextLength)")
         var h = tokenEmbedding(tokens)
         if let positionEmbedding { h = h + positionEmbedding(positions) }
-        for block in blocks { h = block(h, layout: layout) }
+        for (l, block) in blocks.enumerated() { h = block(h, layout: layout, keeping: l == blocks.count - 1 ? rows : nil) }
+        if blocks.isEmpty, let rows { h = h.gathering(atIndices: rows) }
         return finalNorm(h)
     }
 

@@ -126,24 +126,26 @@ public struct MultiHeadAttention: Layer {
     /// its own earlier positions, each continuation row to its prefix and then its own earlier positions.
     /// The prefixes' keys and values are computed once and read by every copy, so their gradients
     /// collect from all continuations.
-    public func callAsFunction(_ x: Tensor, layout: SharedPrefixLayout) -> Tensor {
+    /// With `keeping`, only those rows of the result (in that order, repeats allowed) go through the output
+    /// projection: every row's keys and values are still computed, since the kept rows attend to them.
+    public func callAsFunction(_ x: Tensor, layout: SharedPrefixLayout, keeping rows: [Int]? = nil) -> Tensor {
         precondition(isCausal && x.rank == 2 && x.shape[0] == layout.rowCount,
                      "MultiHeadAttention: input \(x.shape) does not fit the layout's \(layout.rowCount) rows (or the attention is not causal)")
-        return attend(rows: x, shape: layout.shape, positions: layout.positions)
+        return attend(rows: x, shape: layout.shape, positions: layout.positions, keeping: rows)
     }
 
     /// Attention over packed rows x [R, C] (each row at `positions[r]` in its own sequence): queries, keys and
     /// values stay in the projections' [R, heads·D] layout, where the kernel reads each head and each
     /// continuation reads its prefix's keys (no split, transpose or copy).
-    func attend(rows x: Tensor, shape: SharedPrefixShape, positions: [Int]) -> Tensor {
+    func attend(rows x: Tensor, shape: SharedPrefixShape, positions: [Int], keeping kept: [Int]? = nil) -> Tensor {
         var (q, k) = (query(x), key(x))
         let v = value(x)
         if let rotary {
             q = rotary(rows: q, heads: headCount, positions: positions)
             k = rotary(rows: k, heads: kvHeadCount, positions: positions)
         }
-        return output(sharedPrefixAttention(query: q, key: k, value: v, shape: shape, headSize: headSize,
-                                            scale: 1 / Float(headSize).squareRoot()))
+        let y = sharedPrefixAttention(query: q, key: k, value: v, shape: shape, headSize: headSize, scale: 1 / Float(headSize).squareRoot())
+        return output(kept.map { y.gathering(atIndices: $0) } ?? y)
     }
 }
 

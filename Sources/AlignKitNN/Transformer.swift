@@ -70,16 +70,21 @@ public struct TransformerBlock: Layer {
     }
 
     /// The block over rows packed by `layout` (x [R, C]; see `SharedPrefixLayout`).
-    public func callAsFunction(_ x: Tensor, layout: SharedPrefixLayout) -> Tensor {
-        residual(x) { attention($0, layout: layout) }
+    /// With `keeping`, the block's output for those rows only ([rows.count, C], in that order, repeats
+    /// allowed): all rows' keys and values, then the output projection, residual, norm and feed-forward of
+    /// the kept rows alone (a last layer whose other rows nothing reads).
+    public func callAsFunction(_ x: Tensor, layout: SharedPrefixLayout, keeping rows: [Int]? = nil) -> Tensor {
+        residual(x, keeping: rows) { attention($0, layout: layout, keeping: rows) }
     }
 
-    func residual(_ x: Tensor, _ attend: (Tensor) -> Tensor) -> Tensor {
+    /// The block around `attend` (which returns the kept rows when `rows` is given).
+    func residual(_ x: Tensor, keeping rows: [Int]? = nil, _ attend: (Tensor) -> Tensor) -> Tensor {
+        let skip = rows.map { x.gathering(atIndices: $0) } ?? x
         if preNorm {
-            let h = x + attend(norm1(x))
+            let h = skip + attend(norm1(x))
             return h + feedForward(norm2(h))
         }
-        let h = norm1(x + attend(x))
+        let h = norm1(skip + attend(x))
         return norm2(h + feedForward(h))
     }
 

@@ -63,6 +63,37 @@ struct SharedPromptTests {
         for (x, y) in zip(shared, flat) { #expect(abs(x - y) < 1e-4, "\(x) vs \(y)") }
     }
 
+    /// A block asked for some of its rows (repeats included) gives what gathering them from its full output
+    /// gives, values and every parameter's gradient, before and after norms alike.
+    @Test(arguments: [true, false]) func blockKeepingRowsEqualsGatheringThem(_ preNorm: Bool) {
+        var generator = RandomGenerator(seed: 9)
+        let block = TransformerBlock(attention: MultiHeadAttention(modelSize: 16, headCount: 2, generator: &generator),
+                                     feedForward: FeedForward(modelSize: 16, hiddenSize: 32, kind: .geluTanh, generator: &generator),
+                                     preNorm: preNorm)
+        let layout = SharedPrefixLayout(prefixes: 2, prefixWidth: 3, starts: [0, 1], copies: 2, width: 4, lengths: [4, 2, 3, 4])
+        let x = Tensor(randomNormal: [layout.rowCount, 16], seed: 10)
+        let rows = [2, 6, 7, 2, 9, 21, 12]
+        let weights = Tensor(randomNormal: [rows.count, 16], seed: 11)
+        func run(_ keep: Bool) -> (value: [Float], gradient: [Float]) {
+            var value: [Float] = []
+            let (_, gradient) = valueWithGradient(at: block) { b in
+                let y = keep ? b(x, layout: layout, keeping: rows) : b(x, layout: layout).gathering(atIndices: rows)
+                value = y.scalars
+                return (y * weights).sum()
+            }
+            var g = gradient, values: [Float] = []
+            g.forEachParameter { values += $0.scalars }
+            return (value, values)
+        }
+        let kept = run(true), gathered = run(false)
+        // The kept rows go through the same per-row arithmetic; only the order of gradient sums changes.
+        #expect(kept.value.count == rows.count * 16)
+        for (a, b) in zip(kept.value, gathered.value) { #expect(abs(a - b) < 1e-5, "\(a) vs \(b)") }
+        let scale = gathered.gradient.map(abs).max()!
+        let worst = zip(kept.gradient, gathered.gradient).map { abs($0 - $1) }.max()!
+        #expect(kept.gradient.count == gathered.gradient.count && worst < 1e-5 * scale, "\(worst) against \(scale)")
+    }
+
     @Test func emptyPromptsFallBackToSeparateRows() {
         let pairs = [EncodedExample(line: 0, prompt: [], completions: [[1, 2], [3]])]
         #expect(CompletionBatch(pairs: pairs).sharedPrompts == nil)
