@@ -1,6 +1,7 @@
-// Row reductions: LayerNorm and RMSNorm over rows, forward and backward; a row's maximum. Each row's sums run in 16 independent lanes
-// (summed at the end), a form the compiler turns into one vector accumulator: a single running sum is
-// a chain of dependent adds that cannot be vectorized without reassociating, and ran 4 cycles per value.
+// Row reductions: LayerNorm and RMSNorm over rows, forward and backward; a row's maximum. Each row's
+// sums run in 16 independent lanes (summed at the end), a form the compiler turns into one vector
+// accumulator: a single running sum is a chain of dependent adds that cannot be vectorized without
+// reassociating, and ran 4 cycles per value.
 // Compiled for AVX-512, AVX2 and the baseline with target_clones (ifunc dispatch).
 #include "CAlignKitKernels.h"
 #include <math.h>
