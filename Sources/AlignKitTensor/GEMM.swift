@@ -404,15 +404,11 @@ public enum GEMM {
                     // call (interleaving it waited on memory: 7.7% of 4096 x 1536 x 384 on 2 threads).
                     let nextRows = transposeA ? 0 : min(mr, i1 - ir - mr)
                     var ahead = ak_prefetch_lines(src: a + (ir + mr) * lda + pc, ld: Int64(lda), rows: Int64(max(0, nextRows)),
-                                                  count: Int64(kc), first: 0, lines: 0)
-                    let calls = (j1 - j0 + nr - 1) / nr
-                    let totalLines = max(0, nextRows) * ((kc * 4 + 63) / 64 + 1)
+                                                  count: Int64(kc), part: 0, parts: Int64((j1 - j0 + nr - 1) / nr))
                     var jr = j0
                     while jr < j1 {
                         if let prefetching = kernel.runPrefetching, nextRows > 0 {
-                            let call = (jr - j0) / nr
-                            ahead.first = Int64(totalLines * call / calls)
-                            ahead.lines = Int64(totalLines * (call + 1) / calls) - ahead.first
+                            ahead.part = Int64((jr - j0) / nr)
                             prefetching(Int64(kc), panel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
                                         Int64(rows), Int64(min(nr, n - jr)), beta, &ahead)
                         } else {

@@ -35,9 +35,8 @@ extension Tensor {
                     defer { scratch.deallocate() }
                     for r in rows {
                         let row = x.value + r * v
-                        var m = ak_row_max(row, Int64(v))
-                        if !m.isFinite { m = 0 }
-                        let s = m + logf(ak_vexp_shifted_sum(row, m, scratch, Int64(v)))
+                        let (m, sum) = shiftedExponentials(row, v, into: scratch)
+                        let s = m + logf(sum)
                         lseP.value[r] = s
                         let l = lab.value[r]
                         out.value[r] = l < 0 ? 0 : row[l] - s

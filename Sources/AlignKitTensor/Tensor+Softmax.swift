@@ -45,10 +45,7 @@ extension Tensor {
     public func softmax(alongAxis axis: Int = -1) -> Tensor {
         let y = rowwise(axis, "softmax", inputs: [self]) { rows, out, n in
             let x = rows[0]
-            var m = ak_row_max(x, Int64(n))
-            if !m.isFinite { m = 0 }
-            let s = ak_vexp_shifted_sum(x, m, out, Int64(n))
-            let inv = 1 / s
+            let inv = 1 / shiftedExponentials(x, n, into: out).sum
             for i in 0..<n { out[i] *= inv }
         }
         return y.recorded(from: [self]) { g, _ in
@@ -65,9 +62,7 @@ extension Tensor {
     public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
         let y = rowwise(axis, "logSoftmax", inputs: [self]) { rows, out, n in
             let x = rows[0]
-            var m = ak_row_max(x, Int64(n))
-            if !m.isFinite { m = 0 }
-            let s = ak_vexp_shifted_sum(x, m, out, Int64(n))  // out is scratch here
+            let (m, s) = shiftedExponentials(x, n, into: out)  // out is scratch here
             let shift = m + logf(s)
             for i in 0..<n { out[i] = x[i] - shift }
         }
@@ -81,4 +76,13 @@ extension Tensor {
             }]
         }
     }
+}
+
+/// e^(x − m) of a row of n values into `y`, and their sum, m being the row's largest value (0 when that is
+/// not finite, as in a fully masked row): the stable first half of softmax, log-softmax and the fused
+/// cross-entropy.
+func shiftedExponentials(_ x: UnsafePointer<Float>, _ n: Int, into y: UnsafeMutablePointer<Float>) -> (shift: Float, sum: Float) {
+    var m = ak_row_max(x, Int64(n))
+    if !m.isFinite { m = 0 }
+    return (m, ak_vexp_shifted_sum(x, m, y, Int64(n)))
 }

@@ -29,13 +29,16 @@ static inline void kernel(int64_t kc, const float *a, const float *b, float *c,
                           int64_t ldc, int64_t mr, int64_t nr, int beta, const ak_prefetch_lines *ahead) {
     ROWS(DECLARE)
     if (mr == MR) { ROWS(PREFETCH_C) }
-    // The prefetch walk: `left` lines from line `ahead->first`, at (row, line in row).
+    // The prefetch walk: this call's share of the block's lines, numbered row by row (perRow per row, one
+    // more than a row's span needs when aligned, skipped when the row ends before it), from (row, inRow).
     int64_t left = 0, perRow = 1, row = 0, inRow = 0, each = 1;
-    if (ahead && ahead->lines > 0 && ahead->rows > 0 && ahead->count > 0) {
-        left = ahead->lines;
+    if (ahead && ahead->rows > 0 && ahead->count > 0 && ahead->parts > 0) {
         perRow = (ahead->count * (int64_t)sizeof(float) + 63) / 64 + 1;
-        row = ahead->first / perRow;
-        inRow = ahead->first % perRow;
+        int64_t total = ahead->rows * perRow;
+        int64_t first = total * ahead->part / ahead->parts;
+        left = total * (ahead->part + 1) / ahead->parts - first;
+        row = first / perRow;
+        inRow = first % perRow;
         int64_t slots = kc / 4 > 0 ? kc / 4 : 1;
         each = (left + slots - 1) / slots;
     }

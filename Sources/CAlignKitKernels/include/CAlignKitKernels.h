@@ -34,12 +34,12 @@ typedef void (*ak_sgemm_kernel_fn)(int64_t kc, const float *a, const float *b, f
 /// AVX-512 kernel, MR = 14, NR = 32. Call only when AK_CPU_AVX512F is set.
 void ak_sgemm_kernel_avx512_14x32(int64_t kc, const float *a, const float *b, float *c,
                                   int64_t ldc, int64_t mr, int64_t nr, int beta);
-/// Lines a micro-kernel call prefetches into L2 while it runs, one every four k steps: of the block of
-/// `rows` rows of `count` floats (row stride ld) at `src`, numbered row by row (`(count·4 + 63) / 64 + 1` per
-/// row, the last of a row skipped when the row ends before it), lines first..<first + lines. A GEMM tile
-/// gives each call a share of the next A panel it will pack, so that packing finds it in L2 instead of
-/// waiting on memory, without a burst of prefetches that would fill the core's miss buffers.
-typedef struct { const float *src; int64_t ld, rows, count, first, lines; } ak_prefetch_lines;
+/// Lines a micro-kernel call prefetches into L2 while it runs, one every four k steps: share `part` of
+/// `parts` of the cache lines of the block of `rows` rows of `count` floats (row stride ld) at `src`. A GEMM
+/// tile gives each call of its panel's loop a share of the next A panel it will pack, so that packing
+/// finds it in L2 instead of waiting on memory, without a burst of prefetches that would fill the core's
+/// miss buffers.
+typedef struct { const float *src; int64_t ld, rows, count, part, parts; } ak_prefetch_lines;
 /// ak_sgemm_kernel_avx512_14x32 that also prefetches `ahead` (may be NULL).
 void ak_sgemm_kernel_avx512_14x32_prefetching(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                                               int64_t mr, int64_t nr, int beta, const ak_prefetch_lines *ahead);
