@@ -1,6 +1,7 @@
 // Preference, SFT, unpaired and prompt files: each form parses, every bad line is reported with its
 // file, line and field, `skip` leaves it out and counts it, and encoding follows TRL's rules.
 import AlignKitAlignment
+import AlignKitTestSupport
 import Foundation
 import Testing
 

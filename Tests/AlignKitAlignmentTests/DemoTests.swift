@@ -1,6 +1,7 @@
 // The demo pipeline at toy sizes: every stage runs, an interrupted demo keeps its finished stages and
 // the next run resumes after them, and the report holds its charts and tables.
 import AlignKitAlignment
+import AlignKitTestSupport
 import Foundation
 import Testing
 

@@ -3,6 +3,7 @@
 // every chart (a copy of the page with a measuring script appended, read back with --dump-dom), and
 // takes a screenshot, which must not be blank.
 import AlignKitAlignment
+import AlignKitTestSupport
 import AlignKitText
 import Foundation
 import Testing

@@ -7,16 +7,11 @@
 // in float32; a sequence log-probability near -100 carries rounding of about 1e-5, and the rewards
 // are β times differences of two such sums, so 1e-5 absolute is the smallest error both can promise.
 import AlignKitAlignment
+import AlignKitTestSupport
 import Foundation
 import Testing
 
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-
-func temporaryFolder(_ name: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("alignkit-\(name)-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
 
 struct TRLRun: Decodable {
     let name: String

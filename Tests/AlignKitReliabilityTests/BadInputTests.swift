@@ -2,6 +2,7 @@
 // (and the line and field where there is one) and what is wrong. The fuzzing finds that nothing
 // crashes; these pin down the messages.
 import AlignKitAlignment
+import AlignKitTestSupport
 import Foundation
 import Testing
 

@@ -4,6 +4,7 @@
 // bytes as an uninterrupted run: the final checkpoint's weights and AdamW moments, the model at the
 // top of the run folder, and metrics.jsonl (which is also the determinism check across processes).
 import AlignKitAlignment
+import AlignKitTestSupport
 import Foundation
 import Testing
 
@@ -17,12 +18,6 @@ let alignkitExecutable: URL = {
     }
     return folder.appendingPathComponent("alignkit")
 }()
-
-func temporaryFolder(_ name: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("alignkit-\(name)-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
 
 let alignmentFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("AlignKitAlignmentTests/Fixtures")
