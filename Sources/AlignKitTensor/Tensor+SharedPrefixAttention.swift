@@ -38,28 +38,32 @@ public func sharedPrefixAttention(query q: Tensor, key k: Tensor, value v: Tenso
     precondition(q.rank == 2 && k.rank == 2 && v.shape == k.shape && q.shape[0] == r && k.shape[0] == r && d > 0
                  && q.shape[1] % d == 0 && k.shape[1] % d == 0 && k.shape[1] > 0 && (q.shape[1] / d) % (k.shape[1] / d) == 0,
                  "sharedPrefixAttention: query \(q.shape), key \(k.shape), value \(v.shape) need [\(r), H·\(d)] and [\(r), K·\(d)] with K dividing H")
-    let plan = SharedPrefixPlan(shape: shape, queryHeads: q.shape[1] / d, kvHeads: k.shape[1] / d, headSize: d, scale: scale)
-    let probabilities = Tensor(uninitializedShape: [plan.probabilityCount])
-    let y = Tensor(uninitializedShape: q.shape)
-    let io = UncheckedSendable((q.pointer, k.pointer, v.pointer, y.pointer, probabilities.pointer))
-    let scope = GEMM.Scope.current
-    Parallel.forEach(plan.taskCount) { task in
-        scope.within {
-            let (q, k, v, y, p) = io.value
-            plan.forward(task: task, q: q, k: k, v: v, y: y, p: p)
-        }
-    }
-    return y.recorded(from: [q, k, v]) { [probabilities] g, tracked in
+    let plan = SharedPrefixPlan(shape: shape, queryHeads: q.shape[1] / d, kvHeads: k.shape[1] / d, headSize: d, scale: scale,
+                                ldq: q.shape[1], ldk: k.shape[1])
+    let (y, probabilities) = plan.forward(q: q.pointer, k: k.pointer, v: v.pointer)
+    return y.recorded(from: [q, k, v]) { g, tracked in
         let dq = Tensor(uninitializedShape: q.shape), dk = Tensor(uninitializedShape: k.shape), dv = Tensor(uninitializedShape: v.shape)
-        let io = UncheckedSendable((q.pointer, k.pointer, v.pointer, probabilities.pointer, g.pointer, dq.pointer, dk.pointer, dv.pointer))
-        let scope = GEMM.Scope.current
-        Parallel.forEach(plan.taskCount) { task in
-            scope.within {
-                let (q, k, v, p, g, dq, dk, dv) = io.value
-                plan.backward(task: task, q: q, k: k, v: v, p: p, g: g, dq: dq, dk: dk, dv: dv)
-            }
-        }
-        return withExtendedLifetime(probabilities) { [tracked[0] ? dq : nil, tracked[1] ? dk : nil, tracked[2] ? dv : nil] }
+        plan.backward(q: q.pointer, k: k.pointer, v: v.pointer, p: probabilities, g: g, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer)
+        return [tracked[0] ? dq : nil, tracked[1] ? dk : nil, tracked[2] ? dv : nil]
+    }
+}
+
+/// The same attention with queries, keys and values side by side in one matrix, as one fused projection
+/// writes them: `qkv` [R, (H + 2K)·D] holds Q in columns 0..<H·D, K in the next K·D and V in the last K·D.
+/// Its gradient has the same layout (the projection's output is not split, nor its gradients concatenated).
+public func sharedPrefixAttention(packed qkv: Tensor, queryHeads: Int, kvHeads: Int, shape: SharedPrefixShape,
+                                  headSize d: Int, scale: Float) -> Tensor {
+    let r = shape.rowCount, width = (queryHeads + 2 * kvHeads) * d
+    precondition(qkv.rank == 2 && qkv.shape == [r, width] && d > 0 && kvHeads > 0 && queryHeads % kvHeads == 0,
+                 "sharedPrefixAttention: packed \(qkv.shape) needs [\(r), (H + 2K)·\(d)] for \(queryHeads) query and \(kvHeads) key/value heads (K dividing H)")
+    let plan = SharedPrefixPlan(shape: shape, queryHeads: queryHeads, kvHeads: kvHeads, headSize: d, scale: scale, ldq: width, ldk: width)
+    let (k, v) = (queryHeads * d, (queryHeads + kvHeads) * d)   // column offsets of K and V
+    let (y, probabilities) = plan.forward(q: qkv.pointer, k: qkv.pointer + k, v: qkv.pointer + v)
+    return y.recorded(from: [qkv]) { g, _ in
+        let dqkv = Tensor(uninitializedShape: qkv.shape)
+        plan.backward(q: qkv.pointer, k: qkv.pointer + k, v: qkv.pointer + v, p: probabilities, g: g,
+                      dq: dqkv.pointer, dk: dqkv.pointer + k, dv: dqkv.pointer + v)
+        return [dqkv]
     }
 }
 
@@ -67,11 +71,41 @@ public func sharedPrefixAttention(query q: Tensor, key k: Tensor, value v: Tenso
 private struct SharedPrefixPlan: Sendable {
     let shape: SharedPrefixShape
     let queryHeads: Int, kvHeads: Int, d: Int, scale: Float
-    let ldq: Int, ldk: Int
+    /// Row strides: of Q and dQ (ldq); of K, V, dK and dV (ldk); of the output and its gradient (ldy, H·D).
+    let ldq: Int, ldk: Int, ldy: Int
 
-    init(shape: SharedPrefixShape, queryHeads: Int, kvHeads: Int, headSize: Int, scale: Float) {
+    init(shape: SharedPrefixShape, queryHeads: Int, kvHeads: Int, headSize: Int, scale: Float, ldq: Int, ldk: Int) {
         self.shape = shape; self.queryHeads = queryHeads; self.kvHeads = kvHeads; self.d = headSize; self.scale = scale
-        ldq = queryHeads * headSize; ldk = kvHeads * headSize
+        self.ldq = ldq; self.ldk = ldk; ldy = queryHeads * headSize
+    }
+
+    /// Y [R, H·D], and the probabilities the backward pass reads.
+    func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>) -> (Tensor, Tensor) {
+        let probabilities = Tensor(uninitializedShape: [probabilityCount])
+        let y = Tensor(uninitializedShape: [shape.rowCount, ldy])
+        let io = UncheckedSendable((q, k, v, y.pointer, probabilities.pointer))
+        let scope = GEMM.Scope.current
+        Parallel.forEach(taskCount) { task in
+            scope.within {
+                let (q, k, v, y, p) = io.value
+                forward(task: task, q: q, k: k, v: v, y: y, p: p)
+            }
+        }
+        return (y, probabilities)
+    }
+
+    /// dQ, dK and dV, every element written, from the output's gradient `g` [R, H·D].
+    func backward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, p probabilities: Tensor, g: Tensor,
+                  dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>) {
+        let io = UncheckedSendable((q, k, v, probabilities.pointer, g.pointer, dq, dk, dv))
+        let scope = GEMM.Scope.current
+        Parallel.forEach(taskCount) { task in
+            scope.within {
+                let (q, k, v, p, g, dq, dk, dv) = io.value
+                backward(task: task, q: q, k: k, v: v, p: p, g: g, dq: dq, dk: dk, dv: dv)
+            }
+        }
+        withExtendedLifetime((probabilities, g)) {}
     }
 
     var groups: Int { queryHeads / kvHeads }
@@ -101,6 +135,19 @@ private struct SharedPrefixPlan: Sendable {
                              b: b, ldb: ldb, strideB: 0, c: c, ldc: ldc, strideC: 0, accumulate: accumulate, threads: 1)
     }
 
+    /// Causal blocks: query rows go in blocks of `causalBlock`, and a block's products stop at its last row's
+    /// key, so the keys above the diagonal (zero probability) are neither scored nor multiplied: about 3/8 of
+    /// a 256-position sequence's attention products. The skipped terms are exact zeros, so the sums are
+    /// unchanged. Key blocks for dK and dV likewise start at their first key's row.
+    static let causalBlock = 64
+
+    /// Row blocks (first, end) of a causal part of `rows` rows.
+    func blocks(_ rows: Int) -> [(Int, Int)] {
+        stride(from: 0, to: rows, by: Self.causalBlock).map { ($0, Swift.min(rows, $0 + Self.causalBlock)) }
+    }
+
+    /// Each sequence's probabilities have `full` columns for its prefix's keys (continuations: all of them;
+    /// the prefix itself: none), then its causal part over its own keys (the prefix's own are the prefix's).
     func forward(task: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                  y: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>) {
         let i = task / kvHeads, kh = task % kvHeads, width = shape.prefixWidth
@@ -109,16 +156,21 @@ private struct SharedPrefixPlan: Sendable {
         let sequences = sequences(prefix: i)
         for h in (kh * groups)..<((kh + 1) * groups) {
             for (index, sequence) in sequences.enumerated() {
-                let rows = sequence.rows, s = sequence.width
-                let qs = q + sequence.row * ldq + h * d, ys = y + sequence.row * ldq + h * d
+                let rows = sequence.rows, s = sequence.width, full = index > 0 ? width : 0
+                let qs = q + sequence.row * ldq + h * d, ys = y + sequence.row * ldy + h * d
+                let ks = k + sequence.row * ldk + kh * d, vs = v + sequence.row * ldk + kh * d
                 let ps = p + sequence.probabilities + h * rows * s
-                // Scores against the prefix's keys, then (continuations) against the sequence's own.
-                product(false, true, m: rows, n: width, k: d, qs, ldq, kp, ldk, ps, s)
-                if index > 0 { product(false, true, m: rows, n: rows, k: d, qs, ldq, k + sequence.row * ldk + kh * d, ldk, ps + width, s) }
+                // Scores against the prefix's keys, then the causal part block by block.
+                if full > 0 { product(false, true, m: rows, n: full, k: d, qs, ldq, kp, ldk, ps, s) }
+                for (b0, b1) in blocks(rows) {
+                    product(false, true, m: b1 - b0, n: b1, k: d, qs + b0 * ldq, ldq, ks, ldk, ps + b0 * s + full, s)
+                }
                 causalSoftmaxRows(ps, rows: rows, rowsPerHead: rows, positions: rows, width: s, scale: scale,
                                   firstKeys: &first, rowsPerBatch: rows)
-                product(false, false, m: rows, n: d, k: width, ps, s, vp, ldk, ys, ldq)
-                if index > 0 { product(false, false, m: rows, n: d, k: rows, ps + width, s, v + sequence.row * ldk + kh * d, ldk, ys, ldq, accumulate: true) }
+                if full > 0 { product(false, false, m: rows, n: d, k: full, ps, s, vp, ldk, ys, ldy) }
+                for (b0, b1) in blocks(rows) {
+                    product(false, false, m: b1 - b0, n: d, k: b1, ps + b0 * s + full, s, vs, ldk, ys + b0 * ldy, ldy, accumulate: full > 0)
+                }
             }
         }
     }
@@ -137,24 +189,37 @@ private struct SharedPrefixPlan: Sendable {
         var prefixStarted = false
         for h in (kh * groups)..<((kh + 1) * groups) {
             for (index, sequence) in sequences.enumerated() {
-                let rows = sequence.rows, s = sequence.width, own = index > 0
-                let qs = q + sequence.row * ldq + h * d, gs = g + sequence.row * ldq + h * d, dqs = dq + sequence.row * ldq + h * d
+                let rows = sequence.rows, s = sequence.width, full = index > 0 ? width : 0
+                let qs = q + sequence.row * ldq + h * d, gs = g + sequence.row * ldy + h * d, dqs = dq + sequence.row * ldq + h * d
                 let ks = k + sequence.row * ldk + kh * d, vs = v + sequence.row * ldk + kh * d
                 let dks = dk + sequence.row * ldk + kh * d, dvs = dv + sequence.row * ldk + kh * d
                 let ps = p + sequence.probabilities + h * rows * s
-                let firstHead = h == kh * groups
-                // dV: the prefix's part, then the sequence's own.
-                product(true, false, m: width, n: d, k: rows, ps, s, gs, ldq, dvp, ldk, accumulate: prefixStarted)
-                if own { product(true, false, m: rows, n: d, k: rows, ps + width, s, gs, ldq, dvs, ldk, accumulate: !firstHead) }
-                // dP, then dS in place.
-                product(false, true, m: rows, n: width, k: d, gs, ldq, vp, ldk, ds, s)
-                if own { product(false, true, m: rows, n: rows, k: d, gs, ldq, vs, ldk, ds + width, s) }
-                for row in 0..<rows { ak_softmax_row_backward(ps + row * s, ds + row * s, Int64(s), scale) }
+                // The causal part's dK and dV: the prefix's own (first written by the first head's prefix pass),
+                // or the continuation's (first written by the group's first head).
+                let causalStarted = full > 0 ? h != kh * groups : prefixStarted
+                let blocks = blocks(rows)
+                // dV: the prefix's part, then key block by key block (query rows from the block's first on).
+                if full > 0 { product(true, false, m: full, n: d, k: rows, ps, s, gs, ldy, dvp, ldk, accumulate: prefixStarted) }
+                for (c0, c1) in blocks {
+                    product(true, false, m: c1 - c0, n: d, k: rows - c0, ps + c0 * s + full + c0, s, gs + c0 * ldy, ldy,
+                            dvs + c0 * ldk, ldk, accumulate: causalStarted)
+                }
+                // dP, then dS in place, over each row's computed columns (zero probability past its own key).
+                if full > 0 { product(false, true, m: rows, n: full, k: d, gs, ldy, vp, ldk, ds, s) }
+                for (b0, b1) in blocks {
+                    product(false, true, m: b1 - b0, n: b1, k: d, gs + b0 * ldy, ldy, vs, ldk, ds + b0 * s + full, s)
+                    for row in b0..<b1 { ak_softmax_row_backward(ps + row * s, ds + row * s, Int64(full + b1), scale) }
+                }
                 // dQ from the prefix's keys and the own; dK likewise.
-                product(false, false, m: rows, n: d, k: width, ds, s, kp, ldk, dqs, ldq)
-                if own { product(false, false, m: rows, n: d, k: rows, ds + width, s, ks, ldk, dqs, ldq, accumulate: true) }
-                product(true, false, m: width, n: d, k: rows, ds, s, qs, ldq, dkp, ldk, accumulate: prefixStarted)
-                if own { product(true, false, m: rows, n: d, k: rows, ds + width, s, qs, ldq, dks, ldk, accumulate: !firstHead) }
+                if full > 0 { product(false, false, m: rows, n: d, k: full, ds, s, kp, ldk, dqs, ldq) }
+                for (b0, b1) in blocks {
+                    product(false, false, m: b1 - b0, n: d, k: b1, ds + b0 * s + full, s, ks, ldk, dqs + b0 * ldq, ldq, accumulate: full > 0)
+                }
+                if full > 0 { product(true, false, m: full, n: d, k: rows, ds, s, qs, ldq, dkp, ldk, accumulate: prefixStarted) }
+                for (c0, c1) in blocks {
+                    product(true, false, m: c1 - c0, n: d, k: rows - c0, ds + c0 * s + full + c0, s, qs + c0 * ldq, ldq,
+                            dks + c0 * ldk, ldk, accumulate: causalStarted)
+                }
                 prefixStarted = true
             }
         }

@@ -120,6 +120,12 @@ let fusedCases: [GradientCase] = [
                               shape: SharedPrefixShape(prefixes: 1, prefixWidth: 3, starts: [2], copies: 2, width: 2),
                               headSize: 3, scale: 0.5)
     },
+    // Q, K and V side by side in one [14, (2 + 2·1)·2] matrix, as the fused projection writes them.
+    GradientCase("shared-prefix attention, packed Q K V", [[14, 8]]) {
+        sharedPrefixAttention(packed: $0[0], queryHeads: 2, kvHeads: 1,
+                              shape: SharedPrefixShape(prefixes: 2, prefixWidth: 3, starts: [0, 1], copies: 2, width: 2),
+                              headSize: 2, scale: 0.6)
+    },
 ]
 
 let linearAlgebraCases: [GradientCase] = [
@@ -209,11 +215,15 @@ struct FusedValueTests {
     }
 
     /// Each packed sequence equals plain causal attention over its own keys (its prefix's, then its own),
-    /// at sizes where the products take GEMM's packed path; under bf16 the pool's threads must run the
-    /// products in bf16 too (the precision is a task-local setting of the caller).
-    @Test func sharedPrefixAttentionEqualsEachSequenceAlone() {
-        let (n, p, copies, t, h, kv, d) = (3, 20, 2, 12, 4, 2, 8)
-        let shape = SharedPrefixShape(prefixes: n, prefixWidth: p, starts: [0, 5, 19], copies: copies, width: t)
+    /// values and gradients, at sizes where the products take GEMM's packed path: short sequences (one
+    /// causal block), and long ones (150- and 70-row parts: three and two blocks of 64, the last partial).
+    /// Under bf16 the pool's threads must run the products in bf16 too (the precision is a task-local
+    /// setting of the caller).
+    @Test(arguments: [(3, 20, [0, 5, 19], 2, 12, 4, 2), (2, 150, [0, 37], 1, 70, 2, 1)])
+    func sharedPrefixAttentionEqualsEachSequenceAlone(_ sizes: (Int, Int, [Int], Int, Int, Int, Int)) {
+        let (n, p, starts, copies, t, h, kv) = sizes
+        let d = 8
+        let shape = SharedPrefixShape(prefixes: n, prefixWidth: p, starts: starts, copies: copies, width: t)
         let r = shape.rowCount
         let q = Tensor(randomNormal: [r, h * d], seed: 11), k = Tensor(randomNormal: [r, kv * d], seed: 12), v = Tensor(randomNormal: [r, kv * d], seed: 13)
         func heads(_ x: Tensor, _ rows: [Int], _ count: Int) -> Tensor {
@@ -221,9 +231,9 @@ struct FusedValueTests {
             guard count == kv else { return y }
             return y.expandingShape(at: 2).expanded(to: [1, kv, h / kv, rows.count, d]).reshaped(to: [1, h, rows.count, d])
         }
-        /// Every row of the plain computation, in packed order.
-        func reference() -> [Float] {
-            var out = [Float](repeating: 0, count: r * h * d)
+        /// Every row of the plain computation, in packed order (the sequences' rows follow one another).
+        func reference(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> Tensor {
+            var pieces: [Tensor] = []
             for sequence in 0..<(n + copies * n) {
                 let i = sequence % n
                 let prefixRows = Array((i * p)..<((i + 1) * p))
@@ -231,24 +241,35 @@ struct FusedValueTests {
                 let queryRows = sequence < n ? prefixRows : own
                 let y = causalAttention(query: heads(q, queryRows, h), key: heads(k, prefixRows + own, kv), value: heads(v, prefixRows + own, kv),
                                         scale: 0.35, firstKeys: [shape.starts[i]])
-                let rows = y.transposed(permutation: [0, 2, 1, 3]).scalars
-                for (j, row) in queryRows.enumerated() {
-                    for c in 0..<(h * d) { out[row * h * d + c] = rows[j * h * d + c] }
-                }
+                pieces.append(y.transposed(permutation: [0, 2, 1, 3]).reshaped(to: [queryRows.count, h * d]))
             }
-            return out
+            return concatenate(pieces, alongAxis: 0)
         }
+        func attention(_ x: [Tensor]) -> Tensor { sharedPrefixAttention(query: x[0], key: x[1], value: x[2], shape: shape, headSize: d, scale: 0.35) }
         func largestDifference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
-        let fused = sharedPrefixAttention(query: q, key: k, value: v, shape: shape, headSize: d, scale: 0.35).scalars
-        let plain = reference()
+        let cotangent = Tensor(randomNormal: [r, h * d], seed: 14)
+        let (fused, fusedGradients) = valueWithGradient(at: [q, k, v]) { (attention($0) * cotangent).sum() }
+        let (plain, plainGradients) = valueWithGradient(at: [q, k, v]) { (reference($0[0], $0[1], $0[2]) * cotangent).sum() }
         // Outputs are averages of unit normals: fp32 reordering stays near 1e-6.
-        #expect(largestDifference(fused, plain) < 1e-5)
-        let (fusedBF16, plainBF16) = GEMM.withPrecision(.bf16) {
-            (sharedPrefixAttention(query: q, key: k, value: v, shape: shape, headSize: d, scale: 0.35).scalars, reference())
+        #expect(largestDifference(attention([q, k, v]).scalars, reference(q, k, v).scalars) < 1e-5)
+        // The loss sums r·H·D such outputs, and gradient entries sum up to a few hundred products of unit
+        // normals: reordering reaches a few 1e-6 relative to their size (tens).
+        #expect(abs(fused.scalars[0] - plain.scalars[0]) < 1e-3)
+        for (a, b) in zip(fusedGradients, plainGradients) { #expect(largestDifference(a.scalars, b.scalars) < 1e-4) }
+        let (fusedBF16, plainBF16) = GEMM.withPrecision(.bf16) { (attention([q, k, v]).scalars, reference(q, k, v).scalars) }
+        // Mean absolute differences: fp32 products differ from bf16 ones by ~5e-4 on average (8 significant
+        // bits), so a thread left in fp32 would show. Two bf16 computations of the same rounded operands differ
+        // far less (3e-10 and 6e-6 here) but not nothing: a probability whose fp32 value sits at a bf16 rounding
+        // boundary may round the other way after a differently ordered score sum (the 6-row last block takes
+        // the skinny kernels, the reference's 70 rows AMX), moving one output by up to ~1e-3.
+        func meanDifference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.reduce(0, +) / Float(a.count) }
+        #expect(meanDifference(fusedBF16, plainBF16) < 5e-5)
+        #expect(meanDifference(attention([q, k, v]).scalars, plainBF16) > 2e-4)
+        // Packed side by side, the same products on the same values: equal to the last bit, gradients too.
+        let (together, packedGradient) = valueWithGradient(at: concatenate([q, k, v], alongAxis: 1)) {
+            (sharedPrefixAttention(packed: $0, queryHeads: h, kvHeads: kv, shape: shape, headSize: d, scale: 0.35) * cotangent).sum()
         }
-        // The same rounded operands summed in another order agree to ~1e-5; fp32 products differ from
-        // bf16 ones by ~1e-2 (8 significant bits), so a thread left in fp32 would show.
-        #expect(largestDifference(fusedBF16, plainBF16) < 1e-4)
-        #expect(largestDifference(fused, plainBF16) > 1e-3)
+        #expect(fused.scalars == together.scalars)
+        #expect(concatenate(fusedGradients, alongAxis: 1).scalars == packedGradient.scalars)
     }
 }
