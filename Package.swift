@@ -19,7 +19,7 @@ let package = Package(
         // SIMD micro-kernels Swift cannot express portably (AVX-512, AVX2, AMX), with runtime dispatch.
         .target(name: "CAlignKitKernels"),
         .target(name: "AlignKitTensor", dependencies: ["CAlignKitKernels"]),
-        .target(name: "AlignKitNN", dependencies: ["AlignKitTensor"]),
+        .target(name: "AlignKitNN", dependencies: ["AlignKitTensor", "CAlignKitKernels"]),
         .target(name: "AlignKitText", dependencies: ["AlignKitTensor"]),
         .target(name: "AlignKitModels", dependencies: ["AlignKitNN", "AlignKitText"]),
         .target(name: "AlignKitAlignment", dependencies: ["AlignKitModels"]),

@@ -6,6 +6,7 @@
 //   RMSProp:   n ← ρ n + (1 - ρ) g ⊙ g;  θ ← θ - α g / (√n + ε)
 //   Adam:      m ← β₁m + (1-β₁)g;  v ← β₂v + (1-β₂)g²;  θ ← θ - α m̂ / (√v̂ + ε),  m̂ = m/(1-β₁ᵗ), v̂ = v/(1-β₂ᵗ)
 //   AdamW:     θ ← θ - α λ θ, then the Adam step (decay decoupled from the gradient, Loshchilov & Hutter)
+import CAlignKitKernels
 
 /// Updates a model's parameters from their gradients. State is kept per parameter, in visiting order.
 public protocol Optimizer {
@@ -205,14 +206,12 @@ public struct Adam: Optimizer {
                         parameter.withUnsafeMutableBufferPointer { pb in
                             let gp = UncheckedSendable(gb.baseAddress!), mp = UncheckedSendable(mb.baseAddress!)
                             let vp = UncheckedSendable(vb.baseAddress!), pp = UncheckedSendable(pb.baseAddress!)
+                            // In C: Swift's loop stayed 4 SSE lanes wide with a divide and a square root per
+                            // 4 values (2.9% of a dpo-small fp32 step); the C loop runs 16 lanes.
                             Parallel.forChunks(gb.count, grain: 1 << 15) { range in
-                                let (g, m, v, p) = (gp.value, mp.value, vp.value, pp.value)
-                                for i in range {
-                                    let gi = g[i]
-                                    let mi = m[i] * b1 + gi * (1 - b1), vi = v[i] * b2 + gi * gi * (1 - b2)
-                                    m[i] = mi; v[i] = vi
-                                    p[i] = p[i] * decayFactor - stepSize * mi / ((vi * inverseC2).squareRoot() + eps)
-                                }
+                                let o = range.lowerBound
+                                ak_adam_update(pp.value + o, gp.value + o, mp.value + o, vp.value + o, Int64(range.count),
+                                               b1, b2, decayFactor, stepSize, inverseC2, eps)
                             }
                         }
                     }

@@ -1,5 +1,6 @@
 // Reductions along axes: sum, mean, max, logsumexp, variance. `…(alongAxes:)` keeps the reduced
 // axes with size 1; `…(squeezingAxes:)` drops them; no axes means all axes.
+import CAlignKitKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -35,13 +36,8 @@ extension Tensor {
             for o in 0..<outer {
                 Parallel.forChunks(inner, grain: Swift.max(16, (1 << 15) / Swift.max(n, 1))) { columns in
                     let (lo, count) = (columns.lowerBound, columns.count)
-                    let out = sendDestination.value + o * inner + lo, first = sendSource.value + o * n * inner + lo
-                    if n == 0 { out.update(repeating: 0, count: count); return }
-                    out.update(from: first, count: count)
-                    for r in 1..<n {
-                        let row = first + r * inner
-                        for e in 0..<count { out[e] += row[e] }
-                    }
+                    ak_column_sums(sendSource.value + o * n * inner + lo, Int64(inner), Int64(n), Int64(count),
+                                   sendDestination.value + o * inner + lo)
                 }
             }
         }

@@ -109,6 +109,30 @@ AK_CLONES void ak_gelu_tanh_backward(const float *g, const float *x, float *dx, 
     }
 }
 
+// One Adam(W) step over n parameters, in place. The operations and their order are those of the formula as
+// written (no fused multiply-adds), so the result is the same to the bit on every path.
+AK_CLONES void ak_adam_update(float *p, const float *g, float *m, float *v, int64_t n, float beta1, float beta2,
+                              float decayFactor, float stepSize, float inverseC2, float epsilon) {
+#pragma clang fp contract(off)
+    float c1 = 1.0f - beta1, c2 = 1.0f - beta2;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = m[i] * beta1 + gi * c1, vi = v[i] * beta2 + gi * gi * c2;
+        m[i] = mi; v[i] = vi;
+        p[i] = p[i] * decayFactor - stepSize * mi / (__builtin_elementwise_sqrt(vi * inverseC2) + epsilon);
+    }
+}
+
+// Column sums of a rows x columns block (row stride ld): out = row 0 + row 1 + ... in that order, 16 lanes
+// at a time (Swift's loop of the same adds stayed 4 SSE lanes wide).
+AK_CLONES void ak_column_sums(const float *x, int64_t ld, int64_t rows, int64_t columns, float *out) {
+    for (int64_t j = 0; j < columns; j++) out[j] = rows > 0 ? x[j] : 0.0f;
+    for (int64_t r = 1; r < rows; r++) {
+        const float *row = x + r * ld;
+        for (int64_t j = 0; j < columns; j++) out[j] += row[j];
+    }
+}
+
 // e^(x - shift), returning the sum of the results (softmax's inner loop).
 // Two passes, each of which vectorizes: the exponentials, then their sum in sixteen partial sums
 // (a single running sum would need reassociation, which the compiler does not do for floats).

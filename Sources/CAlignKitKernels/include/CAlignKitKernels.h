@@ -120,6 +120,11 @@ void ak_vtanh(const float *x, float *y, int64_t n);
 /// GELU (tanh form) and its backward pass (dx = g times the derivative at x), each one pass over n elements.
 void ak_gelu_tanh(const float *x, float *y, int64_t n);
 void ak_gelu_tanh_backward(const float *g, const float *x, float *dx, int64_t n);
+/// One Adam(W) step in place: m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g², p = p·decayFactor − stepSize·m / (√(v·inverseC2) + ε).
+void ak_adam_update(float *p, const float *g, float *m, float *v, int64_t n, float beta1, float beta2,
+                    float decayFactor, float stepSize, float inverseC2, float epsilon);
+/// out[j] = Σ over r < rows of x[r·ld + j] for j < columns, summed in row order (0 when rows is 0).
+void ak_column_sums(const float *x, int64_t ld, int64_t rows, int64_t columns, float *out);
 /// y[i] = 1 / (1 + e^-x[i]).
 void ak_vsigmoid(const float *x, float *y, int64_t n);
 /// y[i] = e^(x[i] - shift); returns Σ y[i].
