@@ -160,15 +160,16 @@ private struct SharedPrefixPlan: Sendable {
                 let qs = q + sequence.row * ldq + h * d, ys = y + sequence.row * ldy + h * d
                 let ks = k + sequence.row * ldk + kh * d, vs = v + sequence.row * ldk + kh * d
                 let ps = p + sequence.probabilities + h * rows * s
+                let blocks = blocks(rows)
                 // Scores against the prefix's keys, then the causal part block by block.
                 if full > 0 { product(false, true, m: rows, n: full, k: d, qs, ldq, kp, ldk, ps, s) }
-                for (b0, b1) in blocks(rows) {
+                for (b0, b1) in blocks {
                     product(false, true, m: b1 - b0, n: b1, k: d, qs + b0 * ldq, ldq, ks, ldk, ps + b0 * s + full, s)
                 }
                 causalSoftmaxRows(ps, rows: rows, rowsPerHead: rows, positions: rows, width: s, scale: scale,
                                   firstKeys: &first, rowsPerBatch: rows)
                 if full > 0 { product(false, false, m: rows, n: d, k: full, ps, s, vp, ldk, ys, ldy) }
-                for (b0, b1) in blocks(rows) {
+                for (b0, b1) in blocks {
                     product(false, false, m: b1 - b0, n: d, k: b1, ps + b0 * s + full, s, vs, ldk, ys + b0 * ldy, ldy, accumulate: full > 0)
                 }
             }
