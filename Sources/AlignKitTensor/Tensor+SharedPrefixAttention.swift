@@ -105,7 +105,6 @@ private struct SharedPrefixPlan: Sendable {
                 backward(task: task, q: q, k: k, v: v, p: p, g: g, dq: dq, dk: dk, dv: dv)
             }
         }
-        withExtendedLifetime((probabilities, g)) {}
     }
 
     var groups: Int { queryHeads / kvHeads }

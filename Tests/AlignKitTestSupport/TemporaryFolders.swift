@@ -7,10 +7,7 @@ import Foundation
 private let scratchRoot: URL = {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("alignkit-tests-\(getpid())")
     try? FileManager.default.removeItem(at: root)   // a previous process with the same id
-    atexit {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("alignkit-tests-\(getpid())")
-        try? FileManager.default.removeItem(at: root)
-    }
+    atexit { try? FileManager.default.removeItem(at: scratchRoot) }
     return root
 }()
 
