@@ -150,6 +150,33 @@ struct SamplingTests {
         #expect(Sampler.generate(model, prompt: [5, 17, 2], options: long).count == long.maximumNewTokens)
     }
 
+    /// Decoding multiplies by the query, key and value weights joined side by side; with an adapter on the
+    /// query projection (B = 0, so the same function) it runs three products. The logits agree exactly.
+    /// "width-256": large enough that the products split K between two threads.
+    @Test(arguments: ["gpt2-tiny", "llama-tiny", "width-256"])
+    func decodingJoinsTheProjectionsExactly(name: String) throws {
+        let model = name == "width-256"
+            ? GPT(configuration: GPTConfiguration(architecture: .gpt2, vocabularySize: 64, contextLength: 16, modelSize: 256, layerCount: 2,
+                                                  headCount: 4, kvHeadCount: 4, tiedEmbeddings: true), seed: 2)
+            : try GPT(contentsOf: fixtures.appendingPathComponent(name))
+        var separate = model
+        var generator = RandomGenerator(seed: 4)
+        for i in separate.blocks.indices {
+            let query = separate.blocks[i].attention.query.weight
+            separate.blocks[i].attention.query.adapter = LowRankAdapter(inputSize: query.shape[0], outputSize: query.shape[1],
+                                                                          rank: 2, alpha: 4, generator: &generator)
+        }
+        let (joinedCache, separateCache) = (model.makeCache(), separate.makeCache())
+        withoutGradient {
+            for step in [[5, 17, 2], [9], [30], [11]] {
+                let joined = model.logits(step, cache: joinedCache).scalars
+                let apart = separate.logits(step, cache: separateCache).scalars
+                #expect(joined == apart, "after \(joinedCache.length) positions")
+                #expect(joined.allSatisfy { $0.isFinite })
+            }
+        }
+    }
+
     @Test func stopStringsAndTokensEndGeneration() throws {
         let model = try GPT(contentsOf: fixtures.appendingPathComponent("llama-tiny"))
         let decode: ([Int]) -> String = { ids in String(String.UnicodeScalarView(ids.map { Unicode.Scalar(UInt32(0x41 + $0))! })) }
