@@ -205,6 +205,17 @@ public enum GEMM {
     /// Products of at most this many rows of op(A) skip packing (see `skinny`).
     public static let skinnyRowLimit = 8
 
+    /// The fp32 skinny kernel for op(B) = B (nn) or Bᵀ (nt) on the selected path, for callers that run
+    /// many small products inside their own parallel loop (decoding attention, one head per task).
+    static func skinnyKernel(transposeB: Bool) -> ak_sgemm_skinny_fn {
+        switch (transposeB, path == .avx512) {
+        case (true, true): ak_sgemm_skinny_nt_avx512
+        case (true, false): ak_sgemm_skinny_nt_portable
+        case (false, true): ak_sgemm_skinny_nn_avx512
+        case (false, false): ak_sgemm_skinny_nn_portable
+        }
+    }
+
     /// Few rows of op(A) (sampling one token per sequence, attention while decoding): B streams once
     /// from memory through the skinny kernels instead of being packed on every call, which for M ≤ 8
     /// costs more than the product itself. From 128 KB of B the threads split it: along K (each a run of
@@ -215,13 +226,7 @@ public enum GEMM {
         c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int, accumulate: Bool, threads: Int
     ) {
         let avx512 = path == .avx512
-        let fp32Run: ak_sgemm_skinny_fn
-        switch (transposeB, avx512) {
-        case (true, true): fp32Run = ak_sgemm_skinny_nt_avx512
-        case (true, false): fp32Run = ak_sgemm_skinny_nt_portable
-        case (false, true): fp32Run = ak_sgemm_skinny_nn_avx512
-        case (false, false): fp32Run = ak_sgemm_skinny_nn_portable
-        }
+        let fp32Run = skinnyKernel(transposeB: transposeB)
         // A weight with a bf16 copy in scope (decoding under bf16, see withBF16Copies): AMX reads the copy's
         // tiles, or the AVX-512 kernels read the copy itself with A's few rows rounded to bf16 into a scratch.
         let extent = transposeB ? (n - 1) * ldb + k : (k - 1) * ldb + n

@@ -195,6 +195,24 @@ public func causalAttention(query q: Tensor, cachedKeys k: Tensor, cachedValues 
     let positions = t / groups
     let heads = b * h
     let p = Tensor(uninitializedShape: [b, h, t, s])
+    if t <= GEMM.skinnyRowLimit {
+        // A few rows per head (one token per sequence): each head's scores, softmax and weighted sum of values
+        // in one task, the scores still in L1, instead of two batched products and a softmax pass (three
+        // parallel loops per layer and token, each costing more to start than its work).
+        let y = Tensor(uninitializedShape: [b, h, t, d])
+        let (scores, mix) = (GEMM.skinnyKernel(transposeB: true), GEMM.skinnyKernel(transposeB: false))
+        let send = UncheckedSendable((q.pointer, k.pointer, v.pointer, p.pointer, y.pointer))
+        func head(_ i: Int) {
+            let (q, k, v, p, y) = send.value
+            let (qi, pi, yi) = (q + i * t * d, p + i * t * s, y + i * t * d)
+            scores(Int64(t), Int64(s), Int64(d), qi, Int64(d), 1, k + i * capacity * d, Int64(d), pi, Int64(s), 0)
+            causalSoftmaxRows(pi, rows: t, rowsPerHead: t, positions: positions, width: s, scale: scale)
+            mix(Int64(t), Int64(d), Int64(s), pi, Int64(s), 1, v + i * capacity * d, Int64(d), yi, Int64(d), 0)
+        }
+        // Tasks are worth a thread from about 128 KB of keys and values.
+        if heads * s * d < 1 << 14 { for i in 0..<heads { head(i) } } else { Parallel.forEach(heads, head) }
+        return withExtendedLifetime((p, q, k, v)) { y }
+    }
     GEMM.multiplyBatched(transposeA: false, transposeB: true, batchCount: heads, m: t, n: s, k: d, a: q.pointer, lda: d, strideA: t * d,
                          b: k.pointer, ldb: d, strideB: capacity * d, c: p.pointer, ldc: s, strideC: t * s)
     causalSoftmaxRows(p.pointer, rows: heads * t, rowsPerHead: t, positions: positions, width: s, scale: scale)

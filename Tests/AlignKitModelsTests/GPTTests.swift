@@ -177,6 +177,34 @@ struct SamplingTests {
         }
     }
 
+    /// Each decoding step's logits (one position against the cache: per head, scores, softmax and values in one
+    /// task) against the full forward pass over every position so far. Tolerance: the two take different
+    /// summation orders in fp32 (packed products and blocked attention against skinny kernels), about 1e-6 here;
+    /// 1e-4 of the largest logit still catches a wrong key, a stale value or a missed position.
+    /// "width-256" has 4 heads of 64 over up to 90 positions, where the heads run as parallel tasks.
+    @Test(arguments: ["gpt2-tiny", "llama-tiny", "width-256"])
+    func decodingMatchesTheFullForwardPass(name: String) throws {
+        let model = name == "width-256"
+            ? GPT(configuration: GPTConfiguration(architecture: .gpt2, vocabularySize: 64, contextLength: 128, modelSize: 256, layerCount: 2,
+                                                  headCount: 4, kvHeadCount: 4, tiedEmbeddings: true), seed: 2)
+            : try GPT(contentsOf: fixtures.appendingPathComponent(name))
+        let v = model.configuration.vocabularySize
+        var generator = RandomGenerator(seed: 6)
+        let length = min(90, model.configuration.contextLength)
+        let tokens = (0..<length).map { _ in Int(generator.next() % UInt64(v)) }
+        let cache = model.makeCache()
+        withoutGradient {
+            _ = model.logits(Array(tokens.prefix(3)), cache: cache)
+            for position in 3..<length {
+                let step = model.logits([tokens[position]], cache: cache).scalars
+                let full = model.logits(Array(tokens.prefix(position + 1))).scalars.suffix(v)
+                let largest = full.map(abs).max()!
+                let difference = zip(step, full).map { abs($0 - $1) }.max()!
+                #expect(difference <= 1e-4 * max(1, largest), "position \(position): \(difference)")
+            }
+        }
+    }
+
     @Test func stopStringsAndTokensEndGeneration() throws {
         let model = try GPT(contentsOf: fixtures.appendingPathComponent("llama-tiny"))
         let decode: ([Int]) -> String = { ids in String(String.UnicodeScalarView(ids.map { Unicode.Scalar(UInt32(0x41 + $0))! })) }
