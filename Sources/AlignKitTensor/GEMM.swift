@@ -202,6 +202,9 @@ public enum GEMM {
         }
     }
 
+    /// Most floats of packed B for which a deep product packs all of B at once (see `product`): 4 MB.
+    static let wholeBLimit = 1 << 20
+
     /// Products of at most this many rows of op(A) skip packing (see `skinny`).
     public static let skinnyRowLimit = 8
 
@@ -363,70 +366,94 @@ public enum GEMM {
         rowBlocks = (m + rowsPerBlock - 1) / rowsPerBlock
         columnBlocks = (n + columnsPerBlock - 1) / columnsPerBlock
 
-        let packB = CachingAllocator.shared.allocate(floatCount: bPanels * nr * kcMax)
-        defer { CachingAllocator.shared.deallocate(packB, floatCount: bPanels * nr * kcMax) }
+        // Deep products whose packed B is small (4096 x 1536 x 384: 2.4 MB) pack all of B first, then each tile runs
+        // every KC slice while its part of C stays in L2: one barrier instead of two per slice, and C is read and
+        // written from L2 rather than from L3 at every slice. Otherwise B is packed one slice at a time.
+        let slices = (k + kcMax - 1) / kcMax
+        let wholeB = slices > 1 && bPanels * nr * k <= Self.wholeBLimit
+        let bFloats = bPanels * nr * (wholeB ? k : kcMax)
+        let packB = CachingAllocator.shared.allocate(floatCount: bFloats)
+        defer { CachingAllocator.shared.deallocate(packB, floatCount: bFloats) }
         let shared = UncheckedSendable((a, b, c, packB, bias))
         let bTasks = min(bPanels, 2 * threads)
         let roundToBF16 = precision == .bf16
+        /// Packs slice pc (kc deep) of B's panels p0..<p1 at `into` (that slice's packed start).
+        func packSlice(_ pc: Int, _ kc: Int, _ t: Int, into packB: UnsafeMutablePointer<Float>) {
+            let p0 = bPanels * t / bTasks, p1 = bPanels * (t + 1) / bTasks
+            guard p1 > p0 else { return }
+            packPanelsB(kernel, transposeB, shared.value.1, ldb, row: pc, column: p0 * nr,
+                        kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc)
+            if roundToBF16 { ak_round_bf16(packB + p0 * nr * kc, Int64((p1 - p0) * nr * kc)) }
+        }
+        /// One tile's share of slice pc: C rows i0..<i1, columns j0..<j1 (+)= A(rows, pc..<pc+kc) B(pc..<pc+kc, columns).
+        func tile(_ task: Int, _ pc: Int, _ kc: Int, _ packB: UnsafeMutablePointer<Float>) {
+            let (a, _, c, _, bias) = shared.value
+            let beta: Int32 = (pc > 0 || accumulate) ? 1 : 0
+            let lastSlice = pc + kc == k
+            let i0 = (task / columnBlocks) * rowsPerBlock, i1 = min(m, i0 + rowsPerBlock)
+            let j0 = (task % columnBlocks) * columnsPerBlock, j1 = min(n, j0 + columnsPerBlock)
+            // A transposed (a weight gradient's Xᵀ): the tile's panels are packed at once, so that each
+            // k step's run of rows is read whole (one panel at a time read 56 bytes per k step, from L2).
+            let blockFloats = transposeA ? (i1 - i0 + mr - 1) / mr * mr * kc : mr * kc
+            let block = CachingAllocator.shared.allocate(floatCount: blockFloats)
+            defer { CachingAllocator.shared.deallocate(block, floatCount: blockFloats) }
+            if transposeA {
+                kernel.copyPanels(a + pc * lda + i0, Int64(lda), Int64(i1 - i0), Int64(kc), Int64(mr), block)
+                if roundToBF16 { ak_round_bf16(block, Int64(blockFloats)) }
+            }
+            var ir = i0
+            while ir < i1 {
+                let rows = min(mr, m - ir)
+                let panel = transposeA ? block + (ir - i0) * kc : block
+                if !transposeA {
+                    kernel.interleave(a + ir * lda + pc, Int64(lda), Int64(rows), Int64(kc), Int64(mr), block)
+                    if roundToBF16 { ak_round_bf16(block, Int64(mr * kc)) }
+                }
+                // While this panel runs, the tile's next panel of A comes into L2, a share of its lines in each
+                // call (interleaving it waited on memory: 7.7% of 4096 x 1536 x 384 on 2 threads).
+                let nextRows = transposeA ? 0 : min(mr, i1 - ir - mr)
+                var ahead = ak_prefetch_lines(src: a + (ir + mr) * lda + pc, ld: Int64(lda), rows: Int64(max(0, nextRows)),
+                                              count: Int64(kc), part: 0, parts: Int64((j1 - j0 + nr - 1) / nr))
+                var jr = j0
+                while jr < j1 {
+                    if let prefetching = kernel.runPrefetching, nextRows > 0 {
+                        ahead.part = Int64((jr - j0) / nr)
+                        prefetching(Int64(kc), panel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
+                                    Int64(rows), Int64(min(nr, n - jr)), beta, &ahead)
+                    } else {
+                        kernel.run(Int64(kc), panel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
+                                   Int64(rows), Int64(min(nr, n - jr)), beta)
+                    }
+                    // The bias joins the finished micro-tile while it is still in L1.
+                    if lastSlice, let bias { ak_add_row_vector(c + ir * ldc + jr, Int64(ldc), Int64(rows), Int64(min(nr, n - jr)), bias + jr) }
+                    jr += nr
+                }
+                ir += mr
+            }
+        }
+        if wholeB {
+            // Slice s starts at bPanels·nr·(s·kcMax) floats (every slice before it is kcMax deep).
+            Parallel.forEach(slices * bTasks, maxThreads: threads) { task in
+                let pc = task / bTasks * kcMax
+                packSlice(pc, min(kcMax, k - pc), task % bTasks, into: shared.value.3 + bPanels * nr * pc)
+            }
+            Parallel.forEach(rowBlocks * columnBlocks, maxThreads: threads) { task in
+                var pc = 0
+                while pc < k {
+                    let kc = min(kcMax, k - pc)
+                    tile(task, pc, kc, shared.value.3 + bPanels * nr * pc)
+                    pc += kc
+                }
+            }
+            return
+        }
         var pc = 0
         while pc < k {
             let kc = min(kcMax, k - pc)
-            let beta: Int32 = (pc > 0 || accumulate) ? 1 : 0
-            // Pack this slice of B, panels split into tasks.
-            Parallel.forEach(bTasks, maxThreads: threads) { t in
-                let (_, b, _, packB, _) = shared.value
-                let p0 = bPanels * t / bTasks, p1 = bPanels * (t + 1) / bTasks
-                guard p1 > p0 else { return }
-                packPanelsB(kernel, transposeB, b, ldb, row: pc, column: p0 * nr,
-                            kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc)
-                if roundToBF16 { ak_round_bf16(packB + p0 * nr * kc, Int64((p1 - p0) * nr * kc)) }
-            }
+            Parallel.forEach(bTasks, maxThreads: threads) { t in packSlice(pc, kc, t, into: shared.value.3) }
             // Each tile packs its own A micro-panels into a buffer that stays in L1, just before they are
             // used (a shared packed copy of A went out to memory and came back).
-            Parallel.forEach(rowBlocks * columnBlocks, maxThreads: threads) { task in
-                let (a, _, c, packB, bias) = shared.value
-                let lastSlice = pc + kc == k
-                let i0 = (task / columnBlocks) * rowsPerBlock, i1 = min(m, i0 + rowsPerBlock)
-                let j0 = (task % columnBlocks) * columnsPerBlock, j1 = min(n, j0 + columnsPerBlock)
-                // A transposed (a weight gradient's Xᵀ): the tile's panels are packed at once, so that each
-                // k step's run of rows is read whole (one panel at a time read 56 bytes per k step, from L2).
-                let blockFloats = transposeA ? (i1 - i0 + mr - 1) / mr * mr * kc : mr * kc
-                let block = CachingAllocator.shared.allocate(floatCount: blockFloats)
-                defer { CachingAllocator.shared.deallocate(block, floatCount: blockFloats) }
-                if transposeA {
-                    kernel.copyPanels(a + pc * lda + i0, Int64(lda), Int64(i1 - i0), Int64(kc), Int64(mr), block)
-                    if roundToBF16 { ak_round_bf16(block, Int64(blockFloats)) }
-                }
-                var ir = i0
-                while ir < i1 {
-                    let rows = min(mr, m - ir)
-                    let panel = transposeA ? block + (ir - i0) * kc : block
-                    if !transposeA {
-                        kernel.interleave(a + ir * lda + pc, Int64(lda), Int64(rows), Int64(kc), Int64(mr), block)
-                        if roundToBF16 { ak_round_bf16(block, Int64(mr * kc)) }
-                    }
-                    // While this panel runs, the tile's next panel of A comes into L2, a share of its lines in each
-                    // call (interleaving it waited on memory: 7.7% of 4096 x 1536 x 384 on 2 threads).
-                    let nextRows = transposeA ? 0 : min(mr, i1 - ir - mr)
-                    var ahead = ak_prefetch_lines(src: a + (ir + mr) * lda + pc, ld: Int64(lda), rows: Int64(max(0, nextRows)),
-                                                  count: Int64(kc), part: 0, parts: Int64((j1 - j0 + nr - 1) / nr))
-                    var jr = j0
-                    while jr < j1 {
-                        if let prefetching = kernel.runPrefetching, nextRows > 0 {
-                            ahead.part = Int64((jr - j0) / nr)
-                            prefetching(Int64(kc), panel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
-                                        Int64(rows), Int64(min(nr, n - jr)), beta, &ahead)
-                        } else {
-                            kernel.run(Int64(kc), panel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
-                                       Int64(rows), Int64(min(nr, n - jr)), beta)
-                        }
-                        // The bias joins the finished micro-tile while it is still in L1.
-                        if lastSlice, let bias { ak_add_row_vector(c + ir * ldc + jr, Int64(ldc), Int64(rows), Int64(min(nr, n - jr)), bias + jr) }
-                        jr += nr
-                    }
-                    ir += mr
-                }
-            }
+            Parallel.forEach(rowBlocks * columnBlocks, maxThreads: threads) { task in tile(task, pc, kc, shared.value.3) }
             pc += kc
         }
     }
@@ -508,3 +535,4 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+

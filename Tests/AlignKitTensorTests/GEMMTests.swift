@@ -128,6 +128,28 @@ struct GEMMTests {
         }
     }
 
+    /// A product over several KC slices packs all of B first when the packed B holds at most 2^20 floats, and
+    /// one slice at a time otherwise; both orders, every transpose, every path, one and two threads.
+    /// K = 800 is 3-4 slices (KC 384 or 256); N = 1200 packs whole (800 x 1216 floats), N = 1400 slice by slice.
+    @Test func deepProductsEitherOrder() {
+        for (m, k, n) in [(9, 800, 1200), (9, 800, 1400)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = Tensor(randomUniform: ta ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(n))
+                let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 7)
+                let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                for path in gemmPaths {
+                    for threads in [1, 2] {
+                        withGEMMSettings(path: path, threads: threads) {
+                            let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                            let worst = worstErrorOntoOnes(c, reference, scale)
+                            #expect(worst <= 1e-5, "\(path) threads \(threads) \(m)x\(k)x\(n) tA \(ta) tB \(tb): relative error \(worst)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test(arguments: gemmPaths)
     func largeMultithreadedAndAccumulating(path: GEMM.Path) {
         withGEMMSettings(path: path, threads: 2) { checkLargeMultithreaded() }
