@@ -198,6 +198,15 @@ public struct GPT: NamedParameters {
         logits(fromHidden: hiddenStates(tokens, batch: batch, cache: cache))
     }
 
+    /// The logits [B, V] of each row's last position: what sampling needs (a 64-token prompt's other 63
+    /// positions would each cost a vocabulary-wide product).
+    public func nextTokenLogits(_ tokens: [Int], batch: Int = 1, cache: GPTCache? = nil) -> Tensor {
+        let h = hiddenStates(tokens, batch: batch, cache: cache)
+        let t = h.shape[1]
+        let last = t == 1 ? h : h.slice(alongAxis: 1, range: (t - 1)..<t)
+        return logits(fromHidden: last).reshaped(to: [batch, configuration.vocabularySize])
+    }
+
     /// The mean next-token cross-entropy of `tokens` [B, T+1] (inputs are the first T of each row,
     /// targets the last T).
     public func loss(_ tokens: [Int], batch: Int) -> Tensor {

@@ -96,7 +96,7 @@ public enum Sampler {
                 cache = model.makeCache()
                 pending = Array(sequence.suffix(max(1, context / 2)))
             }
-            let logits = withoutGradient { cache == nil ? model.logits(Array(sequence.suffix(context))) : model.logits(pending, cache: cache) }
+            let logits = withoutGradient { cache == nil ? model.nextTokenLogits(Array(sequence.suffix(context))) : model.nextTokenLogits(pending, cache: cache) }
             let v = model.configuration.vocabularySize
             let next = logits.withUnsafeBufferPointer { all in
                 pick(UnsafeBufferPointer(rebasing: all[(all.count - v)...]), options: options, generator: &generator)
@@ -143,12 +143,11 @@ extension Sampler {
         var pending = Array((0..<count).map { _ in prompt }.joined())
         // Finished rows keep decoding (their tokens are discarded) so the batch stays rectangular.
         for _ in 0..<limit where done.contains(false) {
-            let logits = withoutGradient { model.logits(pending, batch: count, cache: cache) }
-            let t = logits.shape[1]
+            let logits = withoutGradient { model.nextTokenLogits(pending, batch: count, cache: cache) }   // [count, V]
             var next = [Int](repeating: 0, count: count)
             logits.withUnsafeBufferPointer { all in
                 for r in 0..<count {
-                    let start = (r * t + t - 1) * v
+                    let start = r * v
                     next[r] = pick(UnsafeBufferPointer(rebasing: all[start..<(start + v)]), options: options, generator: &generators[r])
                 }
             }
