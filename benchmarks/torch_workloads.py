@@ -10,7 +10,8 @@ pre-LayerNorm blocks, F.scaled_dot_product_attention, tanh GELU, tied embeddings
   dpo-tiny-precomputed, dpo-small-precomputed   the same with the reference's log-probs given
   pretrain-small                      next-token loss on 8 x 256 tokens, AdamW
   sample-b1, sample-b8                256 new tokens from a 64-token prompt with a KV cache (greedy),
-                                      on the small model with a context of 512
+                                      on the small model with a context of 512: the prompt's pass (the
+                                      head on its last position only), then 255 one-token passes
 tiny: 4 layers, 4 heads, width 256, vocabulary 4096, context 256; small: 6 layers, 6 heads, width 384,
 vocabulary 8192, context 256. bf16 uses torch.autocast(cpu, bfloat16) around the forward passes.
 Output: {"workload", "seconds": [per timed step], "peak_rss_mb", "torch"}.
@@ -68,11 +69,13 @@ class GPT(nn.Module):
             if p.dim() == 2:
                 nn.init.normal_(p, std=0.02)
 
-    def forward(self, ids, caches=None, start=0):
+    def forward(self, ids, caches=None, start=0, last_only=False):
         positions = torch.arange(start, start + ids.shape[1])
         x = self.wte(ids) + self.wpe(positions)
         for i, block in enumerate(self.blocks):
             x = block(x, None if caches is None else caches[i])
+        if last_only:   # sampling reads only the last position's logits (as nanoGPT does at inference)
+            x = x[:, -1:]
         return self.ln_f(x) @ self.wte.weight.t()
 
 
@@ -146,11 +149,14 @@ def main():
         @torch.no_grad()
         def step():
             with autocast:
+                # 256 new tokens: the prompt's pass gives the first, 255 one-token passes the rest.
                 caches = [dict() for _ in model.blocks]
-                logits = model(prompt, caches)[:, -1]
+                logits = model(prompt, caches, last_only=True)[:, -1]
                 position = prompt.shape[1]
-                for _ in range(256):
+                for i in range(256):
                     token = logits.argmax(-1, keepdim=True)
+                    if i == 255:
+                        break
                     logits = model(token, caches, start=position)[:, -1]
                     position += 1
     else:
