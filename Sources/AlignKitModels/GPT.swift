@@ -201,6 +201,7 @@ public struct GPT: NamedParameters {
     /// The logits [B, V] of each row's last position: what sampling needs (a 64-token prompt's other 63
     /// positions would each cost a vocabulary-wide product).
     public func nextTokenLogits(_ tokens: [Int], batch: Int = 1, cache: GPTCache? = nil) -> Tensor {
+        precondition(!tokens.isEmpty, "GPT.nextTokenLogits: no tokens to continue from")
         let h = hiddenStates(tokens, batch: batch, cache: cache)
         let t = h.shape[1]
         let last = t == 1 ? h : h.slice(alongAxis: 1, range: (t - 1)..<t)

@@ -366,9 +366,9 @@ public enum GEMM {
         rowBlocks = (m + rowsPerBlock - 1) / rowsPerBlock
         columnBlocks = (n + columnsPerBlock - 1) / columnsPerBlock
 
-        // Deep products whose packed B is small (4096 x 1536 x 384: 2.4 MB) pack all of B first, then each tile runs
-        // every KC slice while its part of C stays in L2: one barrier instead of two per slice, and C is read and
-        // written from L2 rather than from L3 at every slice. Otherwise B is packed one slice at a time.
+        // Deep products whose packed B is small (4096 x 1536 x 384: 2.4 MB) pack all of B first, then each tile
+        // runs every KC slice while its part of C stays in L2: two barriers per product instead of two per slice,
+        // and C read and written from L2 rather than L3 at every slice. Otherwise B is packed a slice at a time.
         let slices = (k + kcMax - 1) / kcMax
         let wholeB = slices > 1 && bPanels * nr * k <= Self.wholeBLimit
         let bFloats = bPanels * nr * (wholeB ? k : kcMax)
