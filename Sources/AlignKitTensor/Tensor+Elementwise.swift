@@ -13,7 +13,8 @@ extension Tensor {
     /// `self + other`, broadcast. d/da = g, d/db = g (summed over broadcast axes).
     public func adding(_ other: Tensor) -> Tensor {
         let (a, b) = (self, other), (sa, sb) = (shape, other.shape)   // the pullback keeps shapes, not buffers
-        return Tensor.broadcasting(a, b, operation: "add", +).recorded(from: [a, b]) { g, t in
+        let sum = sa == sb ? Tensor.summed(a, b) : Tensor.broadcasting(a, b, operation: "add", +)
+        return sum.recorded(from: [a, b]) { g, t in
             [t[0] ? g.summed(toShape: sa) : nil, t[1] ? g.summed(toShape: sb) : nil]
         }
     }

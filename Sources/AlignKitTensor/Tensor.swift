@@ -1,5 +1,6 @@
 // Tensor: an n-dimensional array of Float32 with value semantics over shared, copy-on-write
 // storage, recorded on a gradient tape when it depends on a tensor being differentiated.
+import CAlignKitKernels
 
 /// An n-dimensional array of `Float`, row-major, with value semantics.
 ///
@@ -151,11 +152,10 @@ public struct Tensor {
     /// (a fresh buffer written, and the old one read, for every tensor used twice).
     mutating func accumulate(_ other: Tensor) {
         precondition(shape == other.shape, "accumulate: shapes \(shape) and \(other.shape) differ")
-        guard isKnownUniquelyReferenced(&storage) else { self = Tensor.zipped(self, other, +); return }
+        guard isKnownUniquelyReferenced(&storage) else { self = Tensor.summed(self, other); return }
         let y = UncheckedSendable(storage.base), x = UncheckedSendable(other.pointer)
         Parallel.forChunks(storage.count) { range in
-            let (y, x) = (y.value, x.value)
-            for i in range { y[i] += x[i] }
+            ak_vadd_inplace(y.value + range.lowerBound, x.value + range.lowerBound, Int64(range.count))
         }
     }
 

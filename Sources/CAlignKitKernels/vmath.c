@@ -133,6 +133,11 @@ AK_CLONES void ak_column_sums(const float *x, int64_t ld, int64_t rows, int64_t 
     }
 }
 
+// y = a + b and y += x, elementwise (the residual adds and gradient sums of every step): 16 lanes where
+// Swift's loops stayed 4 SSE lanes wide. One addition per element, so the sums are Swift's exactly.
+AK_CLONES void ak_vadd(const float *a, const float *b, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i]; }
+AK_CLONES void ak_vadd_inplace(float *y, const float *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] += x[i]; }
+
 // e^(x - shift), returning the sum of the results (softmax's inner loop).
 // Two passes, each of which vectorizes: the exponentials, then their sum in sixteen partial sums
 // (a single running sum would need reassociation, which the compiler does not do for floats).

@@ -125,6 +125,10 @@ void ak_adam_update(float *p, const float *g, float *m, float *v, int64_t n, flo
                     float decayFactor, float stepSize, float inverseC2, float epsilon);
 /// out[j] = Σ over r < rows of x[r·ld + j] for j < columns, summed in row order (0 when rows is 0).
 void ak_column_sums(const float *x, int64_t ld, int64_t rows, int64_t columns, float *out);
+/// y[i] = a[i] + b[i].
+void ak_vadd(const float *a, const float *b, float *y, int64_t n);
+/// y[i] += x[i].
+void ak_vadd_inplace(float *y, const float *x, int64_t n);
 /// y[i] = 1 / (1 + e^-x[i]).
 void ak_vsigmoid(const float *x, float *y, int64_t n);
 /// y[i] = e^(x[i] - shift); returns Σ y[i].
