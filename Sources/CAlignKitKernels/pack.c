@@ -68,10 +68,3 @@ void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t 
     }
 }
 
-// c[r * ldc + j] += v[j] for r < rows, j < columns (a bias joining a tile of a product).
-void ak_add_row_vector(float *c, int64_t ldc, int64_t rows, int64_t columns, const float *v) {
-    for (int64_t r = 0; r < rows; r++) {
-        float *row = c + r * ldc;
-        for (int64_t j = 0; j < columns; j++) row[j] += v[j];
-    }
-}

@@ -133,6 +133,14 @@ AK_CLONES void ak_column_sums(const float *x, int64_t ld, int64_t rows, int64_t 
     }
 }
 
+// c[r * ldc + j] += v[j] for r < rows, j < columns (a bias joining a tile of a product).
+AK_CLONES void ak_add_row_vector(float *c, int64_t ldc, int64_t rows, int64_t columns, const float *v) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        for (int64_t j = 0; j < columns; j++) row[j] += v[j];
+    }
+}
+
 // y = a + b and y += x, elementwise (the residual adds and gradient sums of every step): 16 lanes where
 // Swift's loops stayed 4 SSE lanes wide. One addition per element, so the sums are Swift's exactly.
 AK_CLONES void ak_vadd(const float *a, const float *b, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i]; }
