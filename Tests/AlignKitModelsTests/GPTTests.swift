@@ -150,15 +150,19 @@ struct SamplingTests {
         #expect(Sampler.generate(model, prompt: [5, 17, 2], options: long).count == long.maximumNewTokens)
     }
 
+    /// A fixture by name, or "width-256": a 2-layer GPT-2 of width 256 (4 heads of 64, context 128), large enough
+    /// that decoding's products split K between two threads and its heads run as parallel tasks.
+    static func decodingModel(_ name: String) throws -> GPT {
+        if name != "width-256" { return try GPT(contentsOf: fixtures.appendingPathComponent(name)) }
+        return GPT(configuration: GPTConfiguration(architecture: .gpt2, vocabularySize: 64, contextLength: 128, modelSize: 256, layerCount: 2,
+                                                   headCount: 4, kvHeadCount: 4, tiedEmbeddings: true), seed: 2)
+    }
+
     /// Decoding multiplies by the query, key and value weights joined side by side; with an adapter on the
     /// query projection (B = 0, so the same function) it runs three products. The logits agree exactly.
-    /// "width-256": large enough that the products split K between two threads.
     @Test(arguments: ["gpt2-tiny", "llama-tiny", "width-256"])
     func decodingJoinsTheProjectionsExactly(name: String) throws {
-        let model = name == "width-256"
-            ? GPT(configuration: GPTConfiguration(architecture: .gpt2, vocabularySize: 64, contextLength: 16, modelSize: 256, layerCount: 2,
-                                                  headCount: 4, kvHeadCount: 4, tiedEmbeddings: true), seed: 2)
-            : try GPT(contentsOf: fixtures.appendingPathComponent(name))
+        let model = try Self.decodingModel(name)
         var separate = model
         var generator = RandomGenerator(seed: 4)
         for i in separate.blocks.indices {
@@ -181,13 +185,9 @@ struct SamplingTests {
     /// task) against the full forward pass over every position so far. Tolerance: the two take different
     /// summation orders in fp32 (packed products and blocked attention against skinny kernels), about 1e-6 here;
     /// 1e-4 of the largest logit still catches a wrong key, a stale value or a missed position.
-    /// "width-256" has 4 heads of 64 over up to 90 positions, where the heads run as parallel tasks.
     @Test(arguments: ["gpt2-tiny", "llama-tiny", "width-256"])
     func decodingMatchesTheFullForwardPass(name: String) throws {
-        let model = name == "width-256"
-            ? GPT(configuration: GPTConfiguration(architecture: .gpt2, vocabularySize: 64, contextLength: 128, modelSize: 256, layerCount: 2,
-                                                  headCount: 4, kvHeadCount: 4, tiedEmbeddings: true), seed: 2)
-            : try GPT(contentsOf: fixtures.appendingPathComponent(name))
+        let model = try Self.decodingModel(name)
         let v = model.configuration.vocabularySize
         var generator = RandomGenerator(seed: 6)
         let length = min(90, model.configuration.contextLength)
