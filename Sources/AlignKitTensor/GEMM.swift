@@ -309,10 +309,7 @@ public enum GEMM {
                 }
                 let cb = c + batch * strideC
                 for t in 1..<parts {
-                    for i in 0..<m {
-                        let row = cb + i * ldc, partial = scratch + (t - 1) * m * n + i * n
-                        for j in 0..<n { row[j] += partial[j] }
-                    }
+                    for i in 0..<m { ak_vadd_inplace(cb + i * ldc, scratch + (t - 1) * m * n + i * n, Int64(n)) }
                 }
             }
         } else {
