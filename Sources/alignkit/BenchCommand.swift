@@ -14,7 +14,8 @@ struct GEMMBench: ParsableCommand {
 
     static let defaultShapes = "1024x1024x1024,4096x256x768,4096x256x1024,4096x1024x256,4096x256x4096,4096x384x1536,4096x1536x384,4096x768x3072,768x4096x3072"
 
-    @Option(help: "Comma-separated MxKxN shapes.") var shapes: String = GEMMBench.defaultShapes
+    @Option(help: "Comma-separated MxKxN shapes; a TN:, NT: or TT: prefix transposes A (stored K x M) and/or B (stored N x K), as a training step's gradient products do.")
+    var shapes: String = GEMMBench.defaultShapes
     @Option(help: "Comma-separated thread counts.") var threads: String = "1,2"
     @Option(help: "Kernel path: avx512, avx2 or portable (default: fastest supported).") var path: String?
     @Option(help: "fp32, or bf16 (AMX where the CPU has it; PyTorch multiplies bf16 tensors).") var precision: GEMM.Precision = .fp32
@@ -31,10 +32,17 @@ struct GEMMBench: ParsableCommand {
             GEMM.path = p
         }
         GEMM.precision = precision
-        let parsedShapes = try shapes.split(separator: ",").map { text -> (Int, Int, Int) in
-            let parts = text.split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--shapes: bad shape '\(text)', want MxKxN") }
-            return (parts[0], parts[1], parts[2])
+        let parsedShapes = try shapes.split(separator: ",").map { text -> GEMMBenchmark.Shape in
+            var body = Substring(text), transposes = "NN"
+            if let colon = text.firstIndex(of: ":") {
+                transposes = String(text[..<colon])
+                body = text[text.index(after: colon)...]
+            }
+            let parts = body.split(separator: "x").compactMap { Int($0) }
+            guard ["NN", "TN", "NT", "TT"].contains(transposes), parts.count == 3, parts.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("--shapes: bad shape '\(text)', want MxKxN, optionally after NN:, TN:, NT: or TT:")
+            }
+            return GEMMBenchmark.Shape(m: parts[0], k: parts[1], n: parts[2], transposeA: transposes.first == "T", transposeB: transposes.last == "T")
         }
         let threadCounts = try threads.split(separator: ",").map { text -> Int in
             guard let t = Int(text), t > 0 else { throw ValidationError("--threads: bad count '\(text)'") }
@@ -45,16 +53,16 @@ struct GEMMBench: ParsableCommand {
         print("Median of \(rounds) alternating rounds of \(seconds) s each; GFLOP/s = 2MNK / median time.")
         print("shape (MxKxN)    threads  AlignKit GFLOP/s  PyTorch GFLOP/s  ratio")
         var ratios: [Double] = []
-        for (m, k, n) in parsedShapes {
+        for shape in parsedShapes {
             for t in threadCounts {
                 var ours: [Double] = [], theirs: [Double] = []
                 for _ in 0..<rounds {
                     Parallel.threadCount = t
-                    ours.append(GEMMBenchmark.measure(m: m, k: k, n: n, seconds: seconds))
-                    if let value = reference?.gemm(m: m, k: k, n: n, threads: t, seconds: seconds, precision: precision) { theirs.append(value) }
+                    ours.append(GEMMBenchmark.measure(shape, seconds: seconds))
+                    if let value = reference?.gemm(shape, threads: t, seconds: seconds, precision: precision) { theirs.append(value) }
                 }
-                let shape = "\(m)x\(k)x\(n)".padding(toLength: 16, withPad: " ", startingAt: 0)
-                var line = shape + String(format: " %7d  %16.1f", t, median(ours))
+                let name = shape.name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                var line = name + String(format: " %7d  %16.1f", t, median(ours))
                 if !theirs.isEmpty {
                     let ratio = median(ours) / median(theirs)
                     line += String(format: "  %15.1f  %5.2f", median(theirs), ratio)
@@ -72,11 +80,19 @@ struct GEMMBench: ParsableCommand {
     func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 }
 
-/// Times C = A B on random matrices and returns GFLOP/s (median of repeated runs).
+/// Times C = op(A) op(B) on random matrices and returns GFLOP/s (median of repeated runs).
 enum GEMMBenchmark {
-    static func measure(m: Int, k: Int, n: Int, seconds: Double) -> Double {
-        let a = Tensor(randomUniform: [m, k], lowerBound: -1, upperBound: 1, seed: 1)
-        let b = Tensor(randomUniform: [k, n], lowerBound: -1, upperBound: 1, seed: 2)
+    struct Shape {
+        let m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool
+        var transposes: String { (transposeA ? "T" : "N") + (transposeB ? "T" : "N") }
+        var name: String { (transposeA || transposeB ? transposes + ":" : "") + "\(m)x\(k)x\(n)" }
+    }
+
+    static func measure(_ shape: Shape, seconds: Double) -> Double {
+        let (m, k, n) = (shape.m, shape.k, shape.n)
+        let a = Tensor(randomUniform: shape.transposeA ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: 1)
+        let b = Tensor(randomUniform: shape.transposeB ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 2)
+        func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { AlignKit.matmul(a, b, transposeA: shape.transposeA, transposeB: shape.transposeB) }
         var c = Tensor.zeros([m, n])
         var times: [Double] = []
         let clock = ContinuousClock()
@@ -124,8 +140,8 @@ final class TorchReference {
         process.waitUntilExit()
     }
 
-    func gemm(m: Int, k: Int, n: Int, threads: Int, seconds: Double, precision: GEMM.Precision) -> Double? {
-        input.fileHandleForWriting.write(Data("\(m) \(k) \(n) \(threads) \(seconds) \(precision.rawValue)\n".utf8))
+    func gemm(_ shape: GEMMBenchmark.Shape, threads: Int, seconds: Double, precision: GEMM.Precision) -> Double? {
+        input.fileHandleForWriting.write(Data("\(shape.m) \(shape.k) \(shape.n) \(threads) \(seconds) \(precision.rawValue) \(shape.transposes)\n".utf8))
         return Self.readObject(output.fileHandleForReading, &buffer)?["gflops"] as? Double
     }
 
