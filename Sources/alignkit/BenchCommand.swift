@@ -32,18 +32,7 @@ struct GEMMBench: ParsableCommand {
             GEMM.path = p
         }
         GEMM.precision = precision
-        let parsedShapes = try shapes.split(separator: ",").map { text -> GEMMBenchmark.Shape in
-            var body = Substring(text), transposes = "NN"
-            if let colon = text.firstIndex(of: ":") {
-                transposes = String(text[..<colon])
-                body = text[text.index(after: colon)...]
-            }
-            let parts = body.split(separator: "x").compactMap { Int($0) }
-            guard ["NN", "TN", "NT", "TT"].contains(transposes), parts.count == 3, parts.allSatisfy({ $0 > 0 }) else {
-                throw ValidationError("--shapes: bad shape '\(text)', want MxKxN, optionally after NN:, TN:, NT: or TT:")
-            }
-            return GEMMBenchmark.Shape(m: parts[0], k: parts[1], n: parts[2], transposeA: transposes.first == "T", transposeB: transposes.last == "T")
-        }
+        let parsedShapes = try shapes.split(separator: ",").map { try GEMMBenchmark.Shape(parsing: $0) }
         let threadCounts = try threads.split(separator: ",").map { text -> Int in
             guard let t = Int(text), t > 0 else { throw ValidationError("--threads: bad count '\(text)'") }
             return t
@@ -82,10 +71,25 @@ struct GEMMBench: ParsableCommand {
 
 /// Times C = op(A) op(B) on random matrices and returns GFLOP/s (median of repeated runs).
 enum GEMMBenchmark {
+    /// A product op(A) op(B), written MxKxN, optionally after NN:, TN:, NT: or TT: (`name` writes it back).
     struct Shape {
         let m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool
         var transposes: String { (transposeA ? "T" : "N") + (transposeB ? "T" : "N") }
         var name: String { (transposeA || transposeB ? transposes + ":" : "") + "\(m)x\(k)x\(n)" }
+
+        init(parsing text: Substring) throws {
+            var body = text, transposes = "NN"
+            if let colon = text.firstIndex(of: ":") {
+                transposes = String(text[..<colon])
+                body = text[text.index(after: colon)...]
+            }
+            let parts = body.split(separator: "x").compactMap { Int($0) }
+            guard ["NN", "TN", "NT", "TT"].contains(transposes), parts.count == 3, parts.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("--shapes: bad shape '\(text)', want MxKxN, optionally after NN:, TN:, NT: or TT:")
+            }
+            (m, k, n) = (parts[0], parts[1], parts[2])
+            (transposeA, transposeB) = (transposes.first == "T", transposes.last == "T")
+        }
     }
 
     static func measure(_ shape: Shape, seconds: Double) -> Double {
