@@ -150,6 +150,38 @@ struct GEMMTests {
         }
     }
 
+    /// Each thread packs its own group of B's columns and then takes row chunks of the others' groups, so a
+    /// result must not depend on the thread count: bit for bit equal on 1 to 4 threads, for B narrower than
+    /// the threads' panels (N = 20, K = 250: one slice, one group packed in shares), groups that do not divide evenly (3 threads),
+    /// and B wide enough for several NC column blocks per group over several KC slices (N = 2100, K = 800:
+    /// past the whole-B limit, so sliced). The narrow product is also checked against the Float64 one.
+    @Test(arguments: gemmPaths)
+    func resultsDoNotDependOnTheThreadCount(path: GEMM.Path) {
+        for (m, k, n) in [(600, 250, 20), (150, 300, 2100), (190, 800, 2100)] {
+            for (ta, tb) in [(false, false), (true, true)] {
+                let a = Tensor(randomUniform: ta ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(m))
+                let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: UInt64(n))
+                var first: [Float]? = nil
+                for threads in 1...4 {
+                    withGEMMSettings(path: path, threads: threads) {
+                        let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                        if let first {
+                            let differing = zip(c, first).filter { $0 != $1 }.count  // a count, not two arrays, in the message
+                            #expect(differing == 0, "\(path) \(m)x\(k)x\(n) tA \(ta) tB \(tb): \(threads) threads differ from 1")
+                        } else if m * k * n <= 5_000_000 {  // the Float64 loop is slow; the other tests cover the values
+                            first = c
+                            let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                            let worst = worstErrorOntoOnes(c, reference, scale)
+                            #expect(worst <= 1e-5, "\(path) \(m)x\(k)x\(n) tA \(ta) tB \(tb): relative error \(worst)")
+                        } else {
+                            first = c
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test(arguments: gemmPaths)
     func largeMultithreadedAndAccumulating(path: GEMM.Path) {
         withGEMMSettings(path: path, threads: 2) { checkLargeMultithreaded() }
