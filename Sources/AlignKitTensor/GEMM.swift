@@ -323,6 +323,56 @@ public enum GEMM {
         }
     }
 
+    /// The part of a product that causal attention reads, by row i of C (see `SharedPrefixPlan`). The
+    /// terms left out must be exact zeros (probabilities above the diagonal, and their gradients), so the
+    /// sums are the full product's; entries of C outside the part may be left unwritten.
+    enum Causal {
+        /// Row i needs columns j ≤ i (scores against a sequence's own keys).
+        case columnsThroughRow
+        /// Row i sums over p ≤ i (probabilities times the own values: op(A)(i, p) = 0 for p > i).
+        case depthThroughRow
+        /// Row i sums over p ≥ i (Pᵀ dY and dSᵀ Q: op(A)(i, p) = 0 for p < i).
+        case depthFromRow
+    }
+
+    /// Rows of C past the last of a causal part that may be read as zeros of op(A) (see `multiplyCausal`):
+    /// a whole panel (MR ≤ 16) or block (64 rows) is multiplied at once, so a consumer reads up to that
+    /// many columns or depths beyond a row's own; the producer of those zeros must write them that far.
+    static let causalReach = 64
+
+    /// `causal`'s part of one product, on this thread: each MR-row panel stops at (or starts from) its last
+    /// (first) row, and B is packed once. Where the packed path does not run (AMX, at most 8 rows) the rows
+    /// go in blocks of 64 instead, each product stopping at its block's last row (or starting at its first).
+    static func multiplyCausal(_ causal: Causal, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                               c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        guard m > 0, n > 0 else { return }
+        if !usesAMX && m > skinnyRowLimit {
+            return product(kernel, transposeA, transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                           c: c, ldc: ldc, accumulate: accumulate, threads: 1, causal: causal)
+        }
+        for i0 in stride(from: 0, to: m, by: causalReach) {
+            let i1 = min(m, i0 + causalReach)
+            let rowsA = transposeA ? a + i0 : a + i0 * lda
+            switch causal {
+            case .columnsThroughRow:
+                multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: i1 - i0, n: min(n, i1), k: k,
+                                a: rowsA, lda: lda, strideA: 0, b: b, ldb: ldb, strideB: 0, c: c + i0 * ldc, ldc: ldc, strideC: 0,
+                                accumulate: accumulate, threads: 1)
+            case .depthThroughRow:
+                multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: i1 - i0, n: n, k: min(k, i1),
+                                a: rowsA, lda: lda, strideA: 0, b: b, ldb: ldb, strideB: 0, c: c + i0 * ldc, ldc: ldc, strideC: 0,
+                                accumulate: accumulate, threads: 1)
+            case .depthFromRow:
+                let p0 = min(k, i0)
+                multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: i1 - i0, n: n, k: k - p0,
+                                a: transposeA ? rowsA + p0 * lda : rowsA + p0, lda: lda, strideA: 0,
+                                b: transposeB ? b + p0 : b + p0 * ldb, ldb: ldb, strideB: 0, c: c + i0 * ldc, ldc: ldc, strideC: 0,
+                                accumulate: accumulate, threads: 1)
+            }
+        }
+    }
+
     /// One product. For each KC-deep slice, each thread packs its own group of B's columns and runs
     /// blocks of rows x columns (at most NC) of that group, then helps with the others' (see below).
     /// A block packs each A micro-panel (MR x KC) just before use, into a buffer that stays in L1
@@ -330,7 +380,8 @@ public enum GEMM {
     static func product(
         _ kernel: Kernel, _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil, threads: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil, threads: Int,
+        causal: Causal? = nil
     ) {
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
@@ -378,24 +429,35 @@ public enum GEMM {
             var ir = i0
             while ir < i1 {
                 let rows = min(mr, m - ir)
-                let panel = transposeA ? block + (ir - i0) * kc : block
+                // This panel's part of the slice's depth and of the columns (all of both unless `causal`).
+                var k0 = pc, k1 = pc + kc, columnsEnd = j1
+                switch causal {
+                case .columnsThroughRow?: columnsEnd = min(j1, ir + rows)
+                case .depthThroughRow?: k1 = min(k1, max(pc, ir + rows))
+                case .depthFromRow?: k0 = max(pc, min(k1, ir))
+                case nil: break
+                }
+                let depth = k1 - k0
+                if depth == 0 && beta == 1 { ir += mr; continue }  // nothing to add (a zero depth still clears C)
+                let panel = transposeA ? block + (ir - i0) * kc + (k0 - pc) * mr : block
                 if !transposeA {
-                    kernel.interleave(a + ir * lda + pc, Int64(lda), Int64(rows), Int64(kc), Int64(mr), block)
-                    if roundToBF16 { ak_round_bf16(block, Int64(mr * kc)) }
+                    kernel.interleave(a + ir * lda + k0, Int64(lda), Int64(rows), Int64(depth), Int64(mr), block)
+                    if roundToBF16 { ak_round_bf16(block, Int64(mr * depth)) }
                 }
                 // While this panel runs, the tile's next panel of A comes into L2, a share of its lines in each
                 // call (interleaving it waited on memory: 7.7% of 4096 x 1536 x 384 on 2 threads).
-                let nextRows = transposeA ? 0 : min(mr, i1 - ir - mr)
+                let nextRows = transposeA || causal != nil ? 0 : min(mr, i1 - ir - mr)
                 var ahead = ak_prefetch_lines(src: a + (ir + mr) * lda + pc, ld: Int64(lda), rows: Int64(max(0, nextRows)),
                                               count: Int64(kc), part: 0, parts: Int64((j1 - j0 + nr - 1) / nr))
                 var jr = j0
-                while jr < j1 {
+                while jr < columnsEnd {
+                    let bPanel = packB + jr * kc + (k0 - pc) * nr
                     if let prefetching = kernel.runPrefetching, nextRows > 0 {
                         ahead.part = Int64((jr - j0) / nr)
-                        prefetching(Int64(kc), panel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
+                        prefetching(Int64(depth), panel, bPanel, c + ir * ldc + jr, Int64(ldc),
                                     Int64(rows), Int64(min(nr, n - jr)), beta, &ahead)
                     } else {
-                        kernel.run(Int64(kc), panel, packB + jr * kc, c + ir * ldc + jr, Int64(ldc),
+                        kernel.run(Int64(depth), panel, bPanel, c + ir * ldc + jr, Int64(ldc),
                                    Int64(rows), Int64(min(nr, n - jr)), beta)
                     }
                     // The bias joins the finished micro-tile while it is still in L1.

@@ -127,22 +127,20 @@ private struct SharedPrefixPlan: Sendable {
         return result
     }
 
-    /// C (m x n, row stride ldc) (+)= op(A) op(B) on this thread.
+    /// C (m x n, row stride ldc) (+)= op(A) op(B) on this thread; with `causal`, only that part (see
+    /// `GEMM.Causal`): a sequence's products over its own keys stop at each row's key (or, for dK and dV,
+    /// start at each key's row), so the keys above the diagonal (zero probability) are neither scored nor
+    /// multiplied. The skipped terms are exact zeros, so the sums are unchanged.
     func product(_ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
-                 _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool = false) {
-        GEMM.multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: m, n: n, k: k, a: a, lda: lda, strideA: 0,
-                             b: b, ldb: ldb, strideB: 0, c: c, ldc: ldc, strideC: 0, accumulate: accumulate, threads: 1)
-    }
-
-    /// Causal blocks: query rows go in blocks of `causalBlock`, and a block's products stop at its last row's
-    /// key, so the keys above the diagonal (zero probability) are neither scored nor multiplied: about 3/8 of
-    /// a 256-position sequence's attention products. The skipped terms are exact zeros, so the sums are
-    /// unchanged. Key blocks for dK and dV likewise start at their first key's row.
-    static let causalBlock = 64
-
-    /// Row blocks (first, end) of a causal part of `rows` rows.
-    func blocks(_ rows: Int) -> [(Int, Int)] {
-        stride(from: 0, to: rows, by: Self.causalBlock).map { ($0, Swift.min(rows, $0 + Self.causalBlock)) }
+                 _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool = false,
+                 causal: GEMM.Causal? = nil) {
+        if let causal {
+            GEMM.multiplyCausal(causal, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda,
+                                b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
+        } else {
+            GEMM.multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: m, n: n, k: k, a: a, lda: lda,
+                                 strideA: 0, b: b, ldb: ldb, strideB: 0, c: c, ldc: ldc, strideC: 0, accumulate: accumulate, threads: 1)
+        }
     }
 
     /// Each sequence's probabilities have `full` columns for its prefix's keys (continuations: all of them;
@@ -159,18 +157,13 @@ private struct SharedPrefixPlan: Sendable {
                 let qs = q + sequence.row * ldq + h * d, ys = y + sequence.row * ldy + h * d
                 let ks = k + sequence.row * ldk + kh * d, vs = v + sequence.row * ldk + kh * d
                 let ps = p + sequence.probabilities + h * rows * s
-                let blocks = blocks(rows)
-                // Scores against the prefix's keys, then the causal part block by block.
+                // Scores against the prefix's keys, then the causal part (the softmax writes zeros past each row's key).
                 if full > 0 { product(false, true, m: rows, n: full, k: d, qs, ldq, kp, ldk, ps, s) }
-                for (b0, b1) in blocks {
-                    product(false, true, m: b1 - b0, n: b1, k: d, qs + b0 * ldq, ldq, ks, ldk, ps + b0 * s + full, s)
-                }
+                product(false, true, m: rows, n: rows, k: d, qs, ldq, ks, ldk, ps + full, s, causal: .columnsThroughRow)
                 causalSoftmaxRows(ps, rows: rows, rowsPerHead: rows, positions: rows, width: s, scale: scale,
                                   firstKeys: &first, rowsPerBatch: rows)
                 if full > 0 { product(false, false, m: rows, n: d, k: full, ps, s, vp, ldk, ys, ldy) }
-                for (b0, b1) in blocks {
-                    product(false, false, m: b1 - b0, n: d, k: b1, ps + b0 * s + full, s, vs, ldk, ys + b0 * ldy, ldy, accumulate: full > 0)
-                }
+                product(false, false, m: rows, n: d, k: rows, ps + full, s, vs, ldk, ys, ldy, accumulate: full > 0, causal: .depthThroughRow)
             }
         }
     }
@@ -197,29 +190,25 @@ private struct SharedPrefixPlan: Sendable {
                 // The causal part's dK and dV: the prefix's own (first written by the first head's prefix pass),
                 // or the continuation's (first written by the group's first head).
                 let causalStarted = full > 0 ? h != kh * groups : prefixStarted
-                let blocks = blocks(rows)
-                // dV: the prefix's part, then key block by key block (query rows from the block's first on).
+                // dV: the prefix's part, then the own keys' (each from its own row on).
                 if full > 0 { product(true, false, m: full, n: d, k: rows, ps, s, gs, ldy, dvp, ldk, accumulate: prefixStarted) }
-                for (c0, c1) in blocks {
-                    product(true, false, m: c1 - c0, n: d, k: rows - c0, ps + c0 * s + full + c0, s, gs + c0 * ldy, ldy,
-                            dvs + c0 * ldk, ldk, accumulate: causalStarted)
-                }
-                // dP, then dS in place, over each row's computed columns (zero probability past its own key).
+                product(true, false, m: rows, n: d, k: rows, ps + full, s, gs, ldy, dvs, ldk, accumulate: causalStarted,
+                        causal: .depthFromRow)
+                // dP, then dS in place over each row's keys; past them dS is zero (zero probability), written as far
+                // as the products below read (`GEMM.causalReach`; dP is not computed there).
                 if full > 0 { product(false, true, m: rows, n: full, k: d, gs, ldy, vp, ldk, ds, s) }
-                for (b0, b1) in blocks {
-                    product(false, true, m: b1 - b0, n: b1, k: d, gs + b0 * ldy, ldy, vs, ldk, ds + b0 * s + full, s)
-                    for row in b0..<b1 { ak_softmax_row_backward(ps + row * s, ds + row * s, Int64(full + b1), scale) }
+                product(false, true, m: rows, n: rows, k: d, gs, ldy, vs, ldk, ds + full, s, causal: .columnsThroughRow)
+                for row in 0..<rows {
+                    let valid = full + row + 1, reach = Swift.min(s, valid + GEMM.causalReach)
+                    ak_softmax_row_backward(ps + row * s, ds + row * s, Int64(valid), scale)
+                    (ds + row * s + valid).initialize(repeating: 0, count: reach - valid)
                 }
                 // dQ from the prefix's keys and the own; dK likewise.
                 if full > 0 { product(false, false, m: rows, n: d, k: full, ds, s, kp, ldk, dqs, ldq) }
-                for (b0, b1) in blocks {
-                    product(false, false, m: b1 - b0, n: d, k: b1, ds + b0 * s + full, s, ks, ldk, dqs + b0 * ldq, ldq, accumulate: full > 0)
-                }
+                product(false, false, m: rows, n: d, k: rows, ds + full, s, ks, ldk, dqs, ldq, accumulate: full > 0, causal: .depthThroughRow)
                 if full > 0 { product(true, false, m: full, n: d, k: rows, ds, s, qs, ldq, dkp, ldk, accumulate: prefixStarted) }
-                for (c0, c1) in blocks {
-                    product(true, false, m: c1 - c0, n: d, k: rows - c0, ds + c0 * s + full + c0, s, qs + c0 * ldq, ldq,
-                            dks + c0 * ldk, ldk, accumulate: causalStarted)
-                }
+                product(true, false, m: rows, n: d, k: rows, ds + full, s, qs, ldq, dks, ldk, accumulate: causalStarted,
+                        causal: .depthFromRow)
                 prefixStarted = true
             }
         }

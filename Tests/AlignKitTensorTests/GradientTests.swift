@@ -215,9 +215,10 @@ struct FusedValueTests {
     }
 
     /// Each packed sequence equals plain causal attention over its own keys (its prefix's, then its own),
-    /// values and gradients, at sizes where the products take GEMM's packed path: short sequences (one
-    /// causal block), and long ones (150- and 80-row parts: three and two blocks of 64, the last partial;
-    /// no block of at most 8 rows, which the skinny kernels would sum in another order than the reference).
+    /// values and gradients, at sizes where the products take GEMM's packed path: short sequences, and long
+    /// ones (150- and 80-row parts: 11 and 6 panels of 14 rows whose causal products stop at each panel's last
+    /// row, the last panel partial; under bf16 on AMX, three and two blocks of 64; no block of at most 8 rows,
+    /// which the skinny kernels would sum in another order than the reference).
     /// Under bf16 the pool's threads must run the products in bf16 too (the precision is a task-local
     /// setting of the caller).
     @Test(arguments: [(3, 20, [0, 5, 19], 2, 12, 4, 2), (2, 150, [0, 37], 1, 80, 2, 1)])
