@@ -412,16 +412,19 @@ public enum GEMM {
                         kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc)
             if roundToBF16 { ak_round_bf16(packB + p0 * nr * kc, Int64((p1 - p0) * nr * kc)) }
         }
-        /// Slice pc of C rows i0..<i1, columns j0..<j1: (+)= A(rows, pc..<pc+kc) B(pc..<pc+kc, columns).
-        func block(_ i0: Int, _ i1: Int, _ j0: Int, _ j1: Int, _ pc: Int, _ kc: Int, _ packB: UnsafeMutablePointer<Float>) {
+        /// Floats of packed A that `block` needs for `rows` rows (see there).
+        func aFloats(rows: Int) -> Int { transposeA ? (rows + mr - 1) / mr * mr * kcMax : mr * kcMax }
+        /// Slice pc of C rows i0..<i1, columns j0..<j1: (+)= A(rows, pc..<pc+kc) B(pc..<pc+kc, columns), packing A
+        /// into `block` (`aFloats(rows: i1 - i0)` floats; one buffer per task: taking one from the allocator for
+        /// every block made its lock 2.4% of a dpo-tiny step, the two threads contending for it).
+        func block(_ i0: Int, _ i1: Int, _ j0: Int, _ j1: Int, _ pc: Int, _ kc: Int, _ packB: UnsafeMutablePointer<Float>,
+                   _ block: UnsafeMutablePointer<Float>) {
             let (a, _, c, _, bias) = shared.value
             let beta: Int32 = (pc > 0 || accumulate) ? 1 : 0
             let lastSlice = pc + kc == k
-            // A transposed (a weight gradient's Xᵀ): the tile's panels are packed at once, so that each
+            // A transposed (a weight gradient's Xᵀ): the block's panels are packed at once, so that each
             // k step's run of rows is read whole (one panel at a time read 56 bytes per k step, from L2).
             let blockFloats = transposeA ? (i1 - i0 + mr - 1) / mr * mr * kc : mr * kc
-            let block = CachingAllocator.shared.allocate(floatCount: blockFloats)
-            defer { CachingAllocator.shared.deallocate(block, floatCount: blockFloats) }
             if transposeA {
                 kernel.copyPanels(a + pc * lda + i0, Int64(lda), Int64(i1 - i0), Int64(kc), Int64(mr), block)
                 if roundToBF16 { ak_round_bf16(block, Int64(blockFloats)) }
@@ -491,10 +494,13 @@ public enum GEMM {
             }
             Parallel.forEach(rowBlocks * columnBlocks, maxThreads: threads) { task in
                 let i0 = (task / columnBlocks) * rowsPerBlock, j0 = (task % columnBlocks) * columnsPerBlock
+                let floats = aFloats(rows: rowsPerBlock)
+                let packA = CachingAllocator.shared.allocate(floatCount: floats)
+                defer { CachingAllocator.shared.deallocate(packA, floatCount: floats) }
                 var pc = 0
                 while pc < k {
                     let kc = min(kcMax, k - pc)
-                    block(i0, min(m, i0 + rowsPerBlock), j0, min(n, j0 + columnsPerBlock), pc, kc, shared.value.3 + bPanels * nr * pc)
+                    block(i0, min(m, i0 + rowsPerBlock), j0, min(n, j0 + columnsPerBlock), pc, kc, shared.value.3 + bPanels * nr * pc, packA)
                     pc += kc
                 }
             }
@@ -517,6 +523,9 @@ public enum GEMM {
             let kc = min(kcMax, k - pc)
             let progress = (0..<groups).map { _ in GroupProgress() }
             Parallel.forEach(threads, maxThreads: threads) { t in
+                let floats = aFloats(rows: chunkPanels * mr)
+                let packA = CachingAllocator.shared.allocate(floatCount: floats)
+                defer { CachingAllocator.shared.deallocate(packA, floatCount: floats) }
                 for h in 0..<groups {
                     let g = (t + h) % groups, progress = progress[g]
                     let q0 = bPanels * g / groups, q1 = bPanels * (g + 1) / groups
@@ -537,7 +546,7 @@ public enum GEMM {
                         if task >= chunks * columnBlocks { break }
                         let i0 = task % chunks * chunkPanels * mr, p0 = q0 + task / chunks * blockPanels
                         block(i0, min(m, i0 + chunkPanels * mr), p0 * nr, min(n, min(q1, p0 + blockPanels) * nr),
-                              pc, kc, shared.value.3)
+                              pc, kc, shared.value.3, packA)
                     }
                 }
             }
