@@ -335,9 +335,10 @@ public enum GEMM {
         case depthFromRow
     }
 
-    /// Rows of C past the last of a causal part that may be read as zeros of op(A) (see `multiplyCausal`):
-    /// a whole panel (MR ≤ 16) or block (64 rows) is multiplied at once, so a consumer reads up to that
-    /// many columns or depths beyond a row's own; the producer of those zeros must write them that far.
+    /// How far past a row's own part a causal product may read op(A) (see `multiplyCausal`): a whole
+    /// panel (MR ≤ 16 rows) or fallback block (64 rows) is multiplied at once, so its first rows read up to
+    /// that many of the zeros beyond their own columns or depths. Whoever writes those zeros (the
+    /// attention's dS) must write them that far.
     static let causalReach = 64
 
     /// `causal`'s part of one product, on this thread: each MR-row panel stops at (or starts from) its last
