@@ -354,23 +354,16 @@ public enum GEMM {
         }
         for i0 in stride(from: 0, to: m, by: causalReach) {
             let i1 = min(m, i0 + causalReach)
-            let rowsA = transposeA ? a + i0 : a + i0 * lda
-            switch causal {
-            case .columnsThroughRow:
-                multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: i1 - i0, n: min(n, i1), k: k,
-                                a: rowsA, lda: lda, strideA: 0, b: b, ldb: ldb, strideB: 0, c: c + i0 * ldc, ldc: ldc, strideC: 0,
-                                accumulate: accumulate, threads: 1)
-            case .depthThroughRow:
-                multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: i1 - i0, n: n, k: min(k, i1),
-                                a: rowsA, lda: lda, strideA: 0, b: b, ldb: ldb, strideB: 0, c: c + i0 * ldc, ldc: ldc, strideC: 0,
-                                accumulate: accumulate, threads: 1)
-            case .depthFromRow:
-                let p0 = min(k, i0)
-                multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: i1 - i0, n: n, k: k - p0,
-                                a: transposeA ? rowsA + p0 * lda : rowsA + p0, lda: lda, strideA: 0,
-                                b: transposeB ? b + p0 : b + p0 * ldb, ldb: ldb, strideB: 0, c: c + i0 * ldc, ldc: ldc, strideC: 0,
-                                accumulate: accumulate, threads: 1)
+            // The block's columns, and its depths p0..<p1.
+            let (columns, p0, p1) = switch causal {
+            case .columnsThroughRow: (min(n, i1), 0, k)
+            case .depthThroughRow: (n, 0, min(k, i1))
+            case .depthFromRow: (n, min(k, i0), k)
             }
+            multiplyBatched(transposeA: transposeA, transposeB: transposeB, batchCount: 1, m: i1 - i0, n: columns, k: p1 - p0,
+                            a: transposeA ? a + p0 * lda + i0 : a + i0 * lda + p0, lda: lda, strideA: 0,
+                            b: transposeB ? b + p0 : b + p0 * ldb, ldb: ldb, strideB: 0, c: c + i0 * ldc, ldc: ldc, strideC: 0,
+                            accumulate: accumulate, threads: 1)
         }
     }
 
@@ -448,7 +441,7 @@ public enum GEMM {
                     kernel.interleave(a + ir * lda + k0, Int64(lda), Int64(rows), Int64(depth), Int64(mr), block)
                     if roundToBF16 { ak_round_bf16(block, Int64(mr * depth)) }
                 }
-                // While this panel runs, the tile's next panel of A comes into L2, a share of its lines in each
+                // While this panel runs, the block's next panel of A comes into L2, a share of its lines in each
                 // call (interleaving it waited on memory: 7.7% of 4096 x 1536 x 384 on 2 threads).
                 let nextRows = transposeA || causal != nil ? 0 : min(mr, i1 - ir - mr)
                 var ahead = ak_prefetch_lines(src: a + (ir + mr) * lda + pc, ld: Int64(lda), rows: Int64(max(0, nextRows)),
