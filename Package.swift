@@ -35,7 +35,7 @@ let package = Package(
         ]),
         // Helpers shared by the test targets (finite-difference gradient checks).
         .target(name: "AlignKitTestSupport", dependencies: ["AlignKitTensor"], path: "Tests/AlignKitTestSupport"),
-        .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor", "AlignKitTestSupport"]),
+        .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor", "CAlignKitKernels", "AlignKitTestSupport"]),
         .testTarget(name: "AlignKitTextTests", dependencies: ["AlignKitText"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitModelsTests", dependencies: ["AlignKitModels", "AlignKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitAlignmentTests", dependencies: ["AlignKitAlignment", "AlignKitTestSupport"], exclude: ["Fixtures"]),

@@ -6,11 +6,7 @@
 #include "CAlignKitKernels.h"
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__clang__)
-#define AK_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define AK_CLONES
-#endif
+#include "clones.h"
 
 #define LANES 16
 

@@ -1,10 +1,11 @@
 // GEMM packing: copies a block of a matrix into the panel layout the micro-kernels read
 // (for each k step, `width` consecutive values), zero-padding the last partial panel.
 #include "CAlignKitKernels.h"
+#include "clones.h"
 
 // Interleave: dst[p * W + r] = src[r * ld + p] for r < rows, else 0 (a transpose into panels).
 #define INTERLEAVE(W) \
-static void interleave_##W(const float *src, int64_t ld, int64_t rows, int64_t count, float *dst) { \
+static inline __attribute__((always_inline)) void interleave_##W(const float *src, int64_t ld, int64_t rows, int64_t count, float *dst) { \
     if (rows == W) { \
         const float *row[W]; \
         for (int r = 0; r < W; r++) row[r] = src + r * ld; \
@@ -28,14 +29,14 @@ static void interleave_##W(const float *src, int64_t ld, int64_t rows, int64_t c
 }
 INTERLEAVE(4) INTERLEAVE(6) INTERLEAVE(12) INTERLEAVE(14) INTERLEAVE(16) INTERLEAVE(32)
 
-static void interleave_any(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst) {
+static inline __attribute__((always_inline)) void interleave_any(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst) {
     for (int64_t p = 0; p < count; p++) {
         for (int64_t r = 0; r < rows; r++) dst[p * width + r] = src[r * ld + p];
         for (int64_t r = rows; r < width; r++) dst[p * width + r] = 0.0f;
     }
 }
 
-void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst) {
+AK_CLONES void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst) {
     switch (width) {
     case 4: interleave_4(src, ld, rows, count, dst); break;
     case 6: interleave_6(src, ld, rows, count, dst); break;
@@ -49,7 +50,7 @@ void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t coun
 
 // Copy into many panels at once: row p of the block is read contiguously (prefetch-friendly) and its
 // `width`-wide pieces go to their panels: dst[(j / width) * count * width + p * width + j % width].
-void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
+AK_CLONES void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
     int64_t panels = (columns + width - 1) / width;
     int64_t full = columns / width;
     for (int64_t p = 0; p < count; p++) {

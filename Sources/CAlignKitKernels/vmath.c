@@ -6,11 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__clang__)
-#define AK_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define AK_CLONES
-#endif
+#include "clones.h"
 
 static inline float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -84,6 +80,13 @@ static inline float tanh_core(float x) {
 
 // σ(x) = 1 / (1 + e^{-x}); exact 0 and 1 in the limits.
 static inline float sigmoid_core(float x) { return 1.0f / (1.0f + exp_core(-x)); }
+
+// a * b + c in the clone the loader picked: fused into one rounding by the AVX2 and AVX-512 clones (which
+// have FMA), two roundings in the baseline. A test reads which clone runs from the result.
+AK_CLONES float ak_clone_multiply_add(float a, float b, float c) {
+#pragma clang fp contract(on)
+    return a * b + c;
+}
 
 AK_CLONES void ak_vexp(const float *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = exp_core(x[i]); }
 AK_CLONES void ak_vlog(const float *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = log_core(x[i]); }

@@ -1,5 +1,6 @@
 // The vectorized exp, log, tanh and sigmoid against Float64 libm, over their whole ranges.
 import AlignKitTensor
+import CAlignKitKernels
 import Foundation
 import Testing
 
@@ -67,5 +68,21 @@ struct VectorMathTests {
     @Test func sigmoid() {
         #expect(worstUlps(grid(-80, 30), { $0.sigmoid() }, { 1 / (1 + Foundation.exp(-$0)) }) <= 4)
         #expect(Tensor([-1000, 1000]).sigmoid().scalars == [0, 1])
+    }
+}
+
+/// The vector kernels are compiled three times (AVX-512, AVX2 + FMA, baseline) and the loader picks one
+/// by the CPU's features. The AVX2 clone was once named by CPU ("arch=haswell"), which an AMD Zen is not,
+/// so Zen ran the SSE2 baseline (GELU, softmax's exp, norms and packing 15% of a pretraining step slower).
+@Suite("Kernel dispatch")
+struct KernelDispatchTests {
+    /// (1 + 2⁻²⁰)² − (1 + 2⁻¹⁹) is 2⁻⁴⁰ in one rounding (FMA) and 0 in two: every CPU with AVX2 and FMA
+    /// must run a fused clone, and a CPU without them the baseline.
+    @Test func aCPUWithAVX2RunsAnAVX2Clone() {
+        let a: Float = 1 + 0x1p-20, c: Float = -(1 + 0x1p-19)
+        let result = ak_clone_multiply_add(a, a, c)
+        let hasFMA = ak_cpu_features() & Int32(AK_CPU_AVX2_FMA) != 0
+        let expected: Float = hasFMA ? 0x1p-40 : 0
+        #expect(result == expected, "CPU features \(ak_cpu_features()): \(result)")
     }
 }

@@ -111,6 +111,10 @@ void ak_sgemm_amx_block(int64_t kblocks, const uint16_t *a, int64_t rowPairs, co
 /// Rounds each value to bf16 precision (nearest even), in place; NaN stays NaN.
 void ak_round_bf16(float *x, int64_t n);
 
+/// a * b + c as computed by the clone of the vector-math functions that this CPU runs (see clones.h):
+/// with one rounding (fused) in the AVX2 and AVX-512 clones, two in the baseline. For tests.
+float ak_clone_multiply_add(float a, float b, float c);
+
 /// y[i] = e^x[i] (Cephes polynomial; exact 0 below -87.34, inf above 88.38, NaN kept).
 void ak_vexp(const float *x, float *y, int64_t n);
 /// y[i] = ln x[i] (-inf at 0, NaN below 0, subnormals handled).
