@@ -211,11 +211,13 @@ public enum GEMM {
     /// The fp32 skinny kernel for op(B) = B (nn) or Bᵀ (nt) on the selected path, for callers that run
     /// many small products inside their own parallel loop (decoding attention, one head per task).
     static func skinnyKernel(transposeB: Bool) -> ak_sgemm_skinny_fn {
-        switch (transposeB, path == .avx512) {
-        case (true, true): ak_sgemm_skinny_nt_avx512
-        case (true, false): ak_sgemm_skinny_nt_portable
-        case (false, true): ak_sgemm_skinny_nn_avx512
-        case (false, false): ak_sgemm_skinny_nn_portable
+        switch (transposeB, path) {
+        case (true, .avx512): ak_sgemm_skinny_nt_avx512
+        case (true, .avx2): ak_sgemm_skinny_nt_avx2
+        case (true, .portable): ak_sgemm_skinny_nt_portable
+        case (false, .avx512): ak_sgemm_skinny_nn_avx512
+        case (false, .avx2): ak_sgemm_skinny_nn_avx2
+        case (false, .portable): ak_sgemm_skinny_nn_portable
         }
     }
 

@@ -192,6 +192,120 @@ void ak_sgemm_skinny_nt_bf16_avx512(int64_t m, int64_t n, int64_t k, const float
     EACH_ROW_GROUP(NT_ROW_1)
 }
 
+// The same kernels for AVX2 + FMA (16 ymm registers of 8 floats, no mask registers: partial vectors
+// load and store through an integer mask, zeros where masked off). fp32 only: bf16 copies of weights are
+// made only on the AVX-512 path. These replaced the portable loops on AVX2 machines, whose nt form is a
+// scalar dot product (the compiler cannot reassociate its sum).
+static const int32_t mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// Lanes 0..<left on (left clamped to 0...8).
+static inline __attribute__((always_inline, target("avx2,fma")))
+__m256i lanes_mask(int64_t left) {
+    int64_t on = left < 0 ? 0 : (left > 8 ? 8 : left);
+    return _mm256_loadu_si256((const __m256i *)(mask_table + 8 - on));
+}
+
+// nn_strip with 8-wide vectors: R x V accumulators (R * V ≤ 12, leaving registers for B and A).
+static inline __attribute__((always_inline, target("avx2,fma")))
+void nn_strip_avx2(const int R, const int V, int64_t d, const float *a, int64_t rsa, int64_t csa,
+                   const float *b, int64_t ldb, float *c, int64_t ldc, const __m256i *masks) {
+    __m256 acc[SKINNY_ROWS][4];
+    for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) acc[r][v] = _mm256_maskload_ps(c + r * ldc + 8 * v, masks[v]);
+    for (int64_t q = 0; q < d; q++) {
+        __m256 bv[4];
+        for (int v = 0; v < V; v++) bv[v] = _mm256_maskload_ps(b + q * ldb + 8 * v, masks[v]);
+        for (int r = 0; r < R; r++) {
+            __m256 x = _mm256_broadcast_ss(a + r * rsa + q * csa);
+            for (int v = 0; v < V; v++) acc[r][v] = _mm256_fmadd_ps(x, bv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) _mm256_maskstore_ps(c + r * ldc + 8 * v, masks[v], acc[r][v]);
+}
+
+// nn_rows' blocking (an 8 KB tile of C in L1, B in blocks of NN_BLOCK rows, the next block's strip
+// prefetched into L2) with strips of 8V columns.
+static inline __attribute__((always_inline, target("avx2,fma")))
+void nn_rows_avx2(const int R, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                  const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    const int V = R <= 3 ? 4 : (R <= 6 ? 2 : 1);
+    const int64_t strip = 8 * V;
+    int64_t width = (2048 / R) / strip * strip;
+    for (int64_t j0 = 0; j0 < n; j0 += width) {
+        int64_t w = n - j0 < width ? n - j0 : width;
+        if (!beta) for (int r = 0; r < R; r++) memset(c + r * ldc + j0, 0, (size_t)w * sizeof(float));
+        for (int64_t p = 0; p < k; p += NN_BLOCK) {
+            int64_t d = k - p < NN_BLOCK ? k - p : NN_BLOCK;
+            int64_t dn = k - p - d < NN_BLOCK ? k - p - d : NN_BLOCK;
+            int64_t block = p * ldb + j0;
+            for (int64_t j = 0; j < w; j += strip) {
+                __m256i masks[4];
+                for (int v = 0; v < V; v++) masks[v] = lanes_mask(w - j - 8 * v);
+                for (int64_t q = 0; q < dn; q++)
+                    for (int v = 0; v < V; v += 2)  // one prefetch per 64-byte line
+                        if (w - j - 8 * v > 0) _mm_prefetch((const char *)(b + block + (NN_BLOCK + q) * ldb + j + 8 * v), _MM_HINT_T1);
+                nn_strip_avx2(R, V, d, a + p * csa, rsa, csa, b + block + j, ldb, c + j0 + j, ldc, masks);
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline, target("avx2,fma")))
+float sum_lanes_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// nt_rows with 8-wide vectors: R x J accumulators (R * J ≤ 8), J rows of B at a time.
+static inline __attribute__((always_inline, target("avx2,fma")))
+void nt_rows_avx2(const int R, int64_t n, int64_t k, const float *a, int64_t rsa, const float *b, int64_t ldb,
+                  float *c, int64_t ldc, int beta) {
+    enum { J = 4 };
+    const int columns = R <= 2 ? J : (R <= 4 ? 2 : 1);
+    for (int64_t j = 0; j < n; j += columns) {
+        const int cols = n - j < columns ? (int)(n - j) : columns;
+        __m256 acc[SKINNY_ROWS][J];
+        for (int r = 0; r < R; r++) for (int q = 0; q < J; q++) acc[r][q] = _mm256_setzero_ps();
+        int64_t p = 0;
+        for (; p < k; p += 8) {
+            __m256i mk = lanes_mask(k - p);
+            __m256 v[J];
+            for (int q = 0; q < columns; q++)
+                v[q] = q < cols ? _mm256_maskload_ps(b + (j + q) * ldb + p, mk) : _mm256_setzero_ps();
+            if ((p & 15) == 0 && j + 5 * columns <= n)  // rows four groups ahead into L1, one line per 16 floats
+                for (int q = 0; q < columns; q++) _mm_prefetch((const char *)(b + (j + 4 * columns + q) * ldb + p), _MM_HINT_T0);
+            for (int r = 0; r < R; r++) {
+                __m256 x = _mm256_maskload_ps(a + r * rsa + p, mk);
+                for (int q = 0; q < columns; q++) acc[r][q] = _mm256_fmadd_ps(x, v[q], acc[r][q]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            float *cr = c + r * ldc + j;
+            for (int q = 0; q < cols; q++) {
+                float s = sum_lanes_avx2(acc[r][q]);
+                cr[q] = beta ? cr[q] + s : s;
+            }
+        }
+    }
+}
+
+#define NN_ROW_AVX2(R) nn_rows_avx2(R, n, k, ai, rsa, csa, b, ldb, ci, ldc, beta)
+#define NT_ROW_AVX2(R) nt_rows_avx2(R, n, k, ai, rsa, b, ldb, ci, ldc, beta)
+
+__attribute__((target("avx2,fma")))
+void ak_sgemm_skinny_nn_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    EACH_ROW_GROUP(NN_ROW_AVX2)
+}
+
+__attribute__((target("avx2,fma")))
+void ak_sgemm_skinny_nt_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    if (csa != 1) { ak_sgemm_skinny_nt_portable(m, n, k, a, rsa, csa, b, ldb, c, ldc, beta); return; }
+    EACH_ROW_GROUP(NT_ROW_AVX2)
+}
+
 __attribute__((target("avx512f")))
 void ak_convert_bf16(const float *x, uint16_t *y, int64_t n) {
     const __m512i half = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1);
@@ -230,4 +344,12 @@ void ak_sgemm_skinny_nt_bf16_avx512(int64_t m, int64_t n, int64_t k, const float
     (void)m; (void)n; (void)k; (void)a; (void)rsa; (void)b; (void)ldb; (void)c; (void)ldc; (void)beta;
 }
 void ak_convert_bf16(const float *x, uint16_t *y, int64_t n) { (void)x; (void)y; (void)n; }
+void ak_sgemm_skinny_nn_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    ak_sgemm_skinny_nn_portable(m, n, k, a, rsa, csa, b, ldb, c, ldc, beta);
+}
+void ak_sgemm_skinny_nt_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, int beta) {
+    ak_sgemm_skinny_nt_portable(m, n, k, a, rsa, csa, b, ldb, c, ldc, beta);
+}
 #endif

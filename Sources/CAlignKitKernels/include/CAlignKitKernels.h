@@ -63,6 +63,11 @@ void ak_sgemm_skinny_nn_avx512(int64_t m, int64_t n, int64_t k, const float *a, 
                                const float *b, int64_t ldb, float *c, int64_t ldc, int beta);
 void ak_sgemm_skinny_nt_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
                                const float *b, int64_t ldb, float *c, int64_t ldc, int beta);
+/// AVX2 + FMA versions. Call only when AK_CPU_AVX2_FMA is set.
+void ak_sgemm_skinny_nn_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, int beta);
+void ak_sgemm_skinny_nt_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, int beta);
 /// The same with B as bf16 values (a copy made by ak_convert_bf16, with 64 values of padding after its
 /// end); nt needs A's rows contiguous (csa = 1). AVX-512 only.
 void ak_sgemm_skinny_nn_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
