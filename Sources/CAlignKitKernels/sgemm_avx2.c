@@ -1,4 +1,10 @@
 // AVX2 + FMA SGEMM micro-kernel, 6 x 16: 12 ymm accumulators (the classic Haswell shape).
+//
+// Two ways to read A: from a packed panel (for each k step, 6 consecutive values), or, for a row-major A,
+// straight from its rows (`_rows`): the kernel broadcasts each A value from memory either way, and a
+// panel's 6 x KC values stay in L1 while the block's B panels go by, so packing A is a copy that buys
+// nothing here. Reading a transposed A in place instead (6 values from a new cache line at every k step)
+// was 10-13% slower than packing it.
 #include "CAlignKitKernels.h"
 
 #if defined(__x86_64__)
@@ -7,23 +13,9 @@
 #define MR 6
 #define NR 16
 
-__attribute__((target("avx2,fma")))
-void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
-                               int64_t ldc, int64_t mr, int64_t nr, int beta) {
-    __m256 c0[MR], c1[MR];
-    for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
-    for (int64_t p = 0; p < kc; p++) {
-        __m256 b0 = _mm256_loadu_ps(b);
-        __m256 b1 = _mm256_loadu_ps(b + 8);
-#pragma clang loop unroll(full)
-        for (int i = 0; i < MR; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i);
-            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
-            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
-        }
-        a += MR;
-        b += NR;
-    }
+// C (mr x nr of the tile) = beta·C + the accumulators.
+static inline __attribute__((always_inline, target("avx2,fma")))
+void store_tile(const __m256 *c0, const __m256 *c1, float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
     if (mr == MR && nr == NR) {
         for (int i = 0; i < MR; i++) {
             float *ci = c + i * ldc;
@@ -42,9 +34,55 @@ void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float
             c[i * ldc + j] = (beta ? c[i * ldc + j] : 0.0f) + tile[i * NR + j];
 }
 
+__attribute__((target("avx2,fma")))
+void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
+                               int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    __m256 c0[MR], c1[MR];
+    for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
+    for (int64_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b);
+        __m256 b1 = _mm256_loadu_ps(b + 8);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        }
+        a += MR;
+        b += NR;
+    }
+    store_tile(c0, c1, c, ldc, mr, nr, beta);
+}
+
+__attribute__((target("avx2,fma")))
+void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b,
+                                    float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    __m256 c0[MR], c1[MR];
+    for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
+    // Six sequential streams; rows past mr repeat the last one (their sums are dropped).
+    const float *row[MR];
+    for (int i = 0; i < MR; i++) row[i] = a + (i < mr ? i : mr - 1) * lda;
+    for (int64_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b);
+        __m256 b1 = _mm256_loadu_ps(b + 8);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i++) {
+            __m256 ai = _mm256_broadcast_ss(row[i] + p);
+            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        }
+        b += NR;
+    }
+    store_tile(c0, c1, c, ldc, mr, nr, beta);
+}
+
 #else
 void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
                                int64_t ldc, int64_t mr, int64_t nr, int beta) {
     (void)kc; (void)a; (void)b; (void)c; (void)ldc; (void)mr; (void)nr; (void)beta;
+}
+void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b,
+                                    float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    (void)kc; (void)a; (void)lda; (void)b; (void)c; (void)ldc; (void)mr; (void)nr; (void)beta;
 }
 #endif

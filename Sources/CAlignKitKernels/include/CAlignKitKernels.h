@@ -46,6 +46,11 @@ void ak_sgemm_kernel_avx512_14x32_prefetching(int64_t kc, const float *a, const 
 /// AVX2 + FMA kernel, MR = 6, NR = 16. Call only when AK_CPU_AVX2_FMA is set.
 void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
                                int64_t ldc, int64_t mr, int64_t nr, int beta);
+/// The same reading a row-major A in place: A(i, p) = a[i * lda + p].
+typedef void (*ak_sgemm_kernel_rows_fn)(int64_t kc, const float *a, int64_t lda, const float *b,
+                                        float *c, int64_t ldc, int64_t mr, int64_t nr, int beta);
+void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b,
+                                    float *c, int64_t ldc, int64_t mr, int64_t nr, int beta);
 /// Portable C kernel, MR = 4, NR = 16, for any CPU.
 void ak_sgemm_kernel_portable_4x16(int64_t kc, const float *a, const float *b, float *c,
                                    int64_t ldc, int64_t mr, int64_t nr, int beta);
