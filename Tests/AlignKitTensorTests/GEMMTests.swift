@@ -89,11 +89,11 @@ struct GEMMTests {
 
     /// Products of at most 8 rows take the unpacked skinny kernels: every row count, transpose and
     /// path, accumulating, with columns split between two threads (2·m·n·k over the threshold).
+    /// One row also runs wider than the AVX2 kernel's 4096-column pieces, with k not a multiple of 4.
     @Test(arguments: gemmPaths)
     func skinnyProductsEveryRowCount(path: GEMM.Path) {
         withGEMMSettings(path: path, threads: 2) {
-            let (k, n) = (301, 1031)
-            for m in 1...8 {
+            for (m, k, n) in (1...8).map({ ($0, 301, 1031) }) + [(1, 7, 4099), (1, 66, 8200), (1, 300, 5000)] {
                 for (transposeA, transposeB) in [(false, false), (false, true), (true, false), (true, true)] {
                     let a = Tensor(randomUniform: transposeA ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: UInt64(m))
                     let b = Tensor(randomUniform: transposeB ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 99)
