@@ -152,8 +152,17 @@ AK_CLONES void ak_vadd_inplace(float *y, const float *x, int64_t n) { for (int64
 // e^(x - shift), returning the sum of the results (softmax's inner loop).
 // Two passes, each of which vectorizes: the exponentials, then their sum in sixteen partial sums
 // (a single running sum would need reassociation, which the compiler does not do for floats).
+// In place (x == y: the log-softmax's backward writes the gradient over the logits) the loop runs on one
+// pointer: with two, the vectorized loop sits behind a run-time overlap check, which exact aliasing fails,
+// and the scalar fallback was 4.4% of a pretraining step on AVX2.
 AK_CLONES static float vexp_shifted_sum_generic(const float *x, float shift, float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = exp_core(x[i] - shift);
+    if (x == y) {
+        for (int64_t i = 0; i < n; i++) y[i] = exp_core(y[i] - shift);
+    } else {
+        const float *restrict from = x;
+        float *restrict to = y;
+        for (int64_t i = 0; i < n; i++) to[i] = exp_core(from[i] - shift);
+    }
     float lanes[16] = {0};
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
