@@ -172,35 +172,29 @@ static inline __attribute__((always_inline, target("avx512f")))
 void nn_row1_piece_avx512(int64_t n, int64_t k, const float *a, int64_t csa, const float *b, int64_t ldb,
                           float *c, int beta) {
     if (!beta) memset(c, 0, (size_t)n * sizeof(float));
-    int64_t full = n / 16 * 16;
-    __mmask16 tail = (__mmask16)((1u << (n - full)) - 1u);
+    // Every vector goes through a mask (all ones but at the end), as in nn_strip: a full mask costs the
+    // same as an unmasked load or store on AVX-512.
     int64_t p = 0;
     for (; p + 4 <= k; p += 4) {
         const float *b0 = b + p * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
         __m512 x0 = _mm512_set1_ps(a[p * csa]), x1 = _mm512_set1_ps(a[(p + 1) * csa]);
         __m512 x2 = _mm512_set1_ps(a[(p + 2) * csa]), x3 = _mm512_set1_ps(a[(p + 3) * csa]);
-        int64_t j = 0;
-        for (; j < full; j += 16) {
-            __m512 s = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b0 + j), _mm512_loadu_ps(c + j));
-            __m512 t = _mm512_mul_ps(x1, _mm512_loadu_ps(b1 + j));
-            s = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b2 + j), s);
-            t = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b3 + j), t);
-            _mm512_storeu_ps(c + j, _mm512_add_ps(s, t));
-        }
-        if (j < n) {
-            __m512 s = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(tail, b0 + j), _mm512_maskz_loadu_ps(tail, c + j));
-            __m512 t = _mm512_mul_ps(x1, _mm512_maskz_loadu_ps(tail, b1 + j));
-            s = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(tail, b2 + j), s);
-            t = _mm512_fmadd_ps(x3, _mm512_maskz_loadu_ps(tail, b3 + j), t);
-            _mm512_mask_storeu_ps(c + j, tail, _mm512_add_ps(s, t));
+        for (int64_t j = 0; j < n; j += 16) {  // two chains of two, then one add
+            __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1u);
+            __m512 s = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(m, b0 + j), _mm512_maskz_loadu_ps(m, c + j));
+            __m512 t = _mm512_mul_ps(x1, _mm512_maskz_loadu_ps(m, b1 + j));
+            s = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(m, b2 + j), s);
+            t = _mm512_fmadd_ps(x3, _mm512_maskz_loadu_ps(m, b3 + j), t);
+            _mm512_mask_storeu_ps(c + j, m, _mm512_add_ps(s, t));
         }
     }
     for (; p < k; p++) {
         const float *b0 = b + p * ldb;
         __m512 x0 = _mm512_set1_ps(a[p * csa]);
-        int64_t j = 0;
-        for (; j < full; j += 16) _mm512_storeu_ps(c + j, _mm512_fmadd_ps(x0, _mm512_loadu_ps(b0 + j), _mm512_loadu_ps(c + j)));
-        if (j < n) _mm512_mask_storeu_ps(c + j, tail, _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(tail, b0 + j), _mm512_maskz_loadu_ps(tail, c + j)));
+        for (int64_t j = 0; j < n; j += 16) {
+            __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1u);
+            _mm512_mask_storeu_ps(c + j, m, _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(m, b0 + j), _mm512_maskz_loadu_ps(m, c + j)));
+        }
     }
 }
 
