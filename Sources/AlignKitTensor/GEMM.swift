@@ -376,7 +376,8 @@ public enum GEMM {
     /// One product. For each KC-deep slice, each thread packs its own group of B's columns and runs
     /// blocks of rows x columns (at most NC) of that group, then helps with the others' (see below).
     /// A block packs each A micro-panel (MR x KC) just before use, into a buffer that stays in L1
-    /// while the block's B panels (KC x NC, sized for L2) stream past it.
+    /// while the block's B panels (KC x NC, sized for L2) stream past it; on AVX2, where A is read in
+    /// place, the block's B panels take turns in L1 instead (see `columnsOuter`).
     static func product(
         _ kernel: Kernel, _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -409,6 +410,12 @@ public enum GEMM {
         // In-process per-call A/B on an AMD Zen 3 over pretrain-small's products: NN and NT 0.95-0.99 of the
         // time with packing (total 0.987).
         let rowsKernel = roundToBF16 || transposeA ? nil : kernel.runRows
+        // Where A is read in place or packed a whole block at once, the path that has a rows kernel (AVX2) runs
+        // each block column by column: a B panel (16 x KC) stays in L1 and 12 of the block's A panels come from
+        // L2, so L2 carries 6 x KC floats per 6 x 16 tile instead of 16 x KC (the loop order of BLIS). On an AMD
+        // Zen 3 (512 KB of L2 a core), in-process per-call A/B over pretrain-small's products: 0.984-0.991 of
+        // the time; bench gemm, 2 threads: K = 256 products +3-4%, the others within ±1%.
+        let columnsOuter = kernel.runRows != nil && (rowsKernel != nil || transposeA)
         /// Packs slice pc (kc deep) of B's panels p0..<p1 at `into` (that slice's packed start).
         func packPanels(_ pc: Int, _ kc: Int, _ p0: Int, _ p1: Int, into packB: UnsafeMutablePointer<Float>) {
             guard p1 > p0 else { return }
@@ -433,10 +440,10 @@ public enum GEMM {
                 kernel.copyPanels(a + pc * lda + i0, Int64(lda), Int64(i1 - i0), Int64(kc), Int64(mr), block)
                 if roundToBF16 { ak_round_bf16(block, Int64(blockFloats)) }
             }
-            var ir = i0
-            while ir < i1 {
+            /// Panel ir's part of the slice's depth (k0..<k1) and of the columns (up to `columnsEnd`): all of
+            /// both unless `causal`.
+            func part(_ ir: Int) -> (rows: Int, k0: Int, k1: Int, columnsEnd: Int) {
                 let rows = min(mr, m - ir)
-                // This panel's part of the slice's depth and of the columns (all of both unless `causal`).
                 var k0 = pc, k1 = pc + kc, columnsEnd = j1
                 switch causal {
                 case .columnsThroughRow?: columnsEnd = min(j1, ir + rows)
@@ -444,10 +451,45 @@ public enum GEMM {
                 case .depthFromRow?: k0 = max(pc, min(k1, ir))
                 case nil: break
                 }
+                return (rows, k0, k1, columnsEnd)
+            }
+            if columnsOuter {
+                // Each B panel stays in L1 while up to 12 of the block's A panels (72 rows, in L2) go past it.
+                for r0 in stride(from: i0, to: i1, by: 12 * mr) {
+                    var jr = j0
+                    while jr < j1 {
+                        let columns = Int64(min(nr, n - jr))
+                        var ir = r0
+                        while ir < min(i1, r0 + 12 * mr) {
+                            let (rows, k0, k1, columnsEnd) = part(ir)
+                            // A zero depth still clears C; past `columnsEnd` there is nothing to do.
+                            if jr < columnsEnd && (k1 > k0 || beta == 0) {
+                                let bPanel = packB + jr * kc + (k0 - pc) * nr
+                                if let rowsKernel {
+                                    rowsKernel(Int64(k1 - k0), a + ir * lda + k0, Int64(lda), bPanel, c + ir * ldc + jr,
+                                               Int64(ldc), Int64(rows), columns, beta)
+                                } else {
+                                    kernel.run(Int64(k1 - k0), block + (ir - i0) * kc + (k0 - pc) * mr, bPanel,
+                                               c + ir * ldc + jr, Int64(ldc), Int64(rows), columns, beta)
+                                }
+                                if lastSlice, let bias {
+                                    ak_add_row_vector(c + ir * ldc + jr, Int64(ldc), Int64(rows), columns, bias + jr)
+                                }
+                            }
+                            ir += mr
+                        }
+                        jr += nr
+                    }
+                }
+                return
+            }
+            var ir = i0
+            while ir < i1 {
+                let (rows, k0, k1, columnsEnd) = part(ir)
                 let depth = k1 - k0
                 if depth == 0 && beta == 1 { ir += mr; continue }  // nothing to add (a zero depth still clears C)
                 let panel = transposeA ? block + (ir - i0) * kc + (k0 - pc) * mr : block
-                if !transposeA && rowsKernel == nil {
+                if !transposeA {
                     kernel.interleave(a + ir * lda + k0, Int64(lda), Int64(rows), Int64(depth), Int64(mr), block)
                     if roundToBF16 { ak_round_bf16(block, Int64(mr * depth)) }
                 }
@@ -459,10 +501,7 @@ public enum GEMM {
                 var jr = j0
                 while jr < columnsEnd {
                     let bPanel = packB + jr * kc + (k0 - pc) * nr
-                    if let rowsKernel {
-                        rowsKernel(Int64(depth), a + ir * lda + k0, Int64(lda), bPanel, c + ir * ldc + jr, Int64(ldc),
-                                   Int64(rows), Int64(min(nr, n - jr)), beta)
-                    } else if let prefetching = kernel.runPrefetching, nextRows > 0 {
+                    if let prefetching = kernel.runPrefetching, nextRows > 0 {
                         ahead.part = Int64((jr - j0) / nr)
                         prefetching(Int64(depth), panel, bPanel, c + ir * ldc + jr, Int64(ldc),
                                     Int64(rows), Int64(min(nr, n - jr)), beta, &ahead)

@@ -2,8 +2,8 @@
 //
 // Two ways to read A: from a packed panel (for each k step, 6 consecutive values), or, for a row-major A,
 // straight from its rows (`_rows`): the kernel broadcasts each A value from memory either way, and a
-// panel's 6 x KC values stay in L1 while the block's B panels go by, so packing A is a copy that buys
-// nothing here. Reading a transposed A in place instead (6 values from a new cache line at every k step)
+// few panels' rows stay in L2 while each B panel (in L1) meets them in turn, so packing A is a copy that
+// buys nothing here. Reading a transposed A in place instead (6 values from a new cache line at every k step)
 // was 10-13% slower than packing it.
 #include "CAlignKitKernels.h"
 
@@ -34,11 +34,21 @@ void store_tile(const __m256 *c0, const __m256 *c1, float *c, int64_t ldc, int64
             c[i * ldc + j] = (beta ? c[i * ldc + j] : 0.0f) + tile[i * NR + j];
 }
 
+// The tile of C comes toward L1 while the k loop runs: its rows are read (beta 1) or written at the end, and a
+// row of C is often in no cache by then (an L3 or DRAM miss per row, after every KC-deep slice).
+static inline __attribute__((always_inline)) void prefetch_tile(const float *c, int64_t ldc, int64_t mr) {
+    for (int64_t i = 0; i < mr; i++) {
+        __builtin_prefetch(c + i * ldc, 1, 3);
+        __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+    }
+}
+
 __attribute__((target("avx2,fma")))
 void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
                                int64_t ldc, int64_t mr, int64_t nr, int beta) {
     __m256 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
+    prefetch_tile(c, ldc, mr);
     for (int64_t p = 0; p < kc; p++) {
         __m256 b0 = _mm256_loadu_ps(b);
         __m256 b1 = _mm256_loadu_ps(b + 8);
@@ -59,6 +69,7 @@ void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, con
                                     float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
     __m256 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
+    prefetch_tile(c, ldc, mr);
     // Six sequential streams; rows past mr repeat the last one (their sums are dropped).
     const float *row[MR];
     for (int i = 0; i < MR; i++) row[i] = a + (i < mr ? i : mr - 1) * lda;
