@@ -93,22 +93,23 @@ AK_CLONES void ak_vlog(const float *x, float *y, int64_t n) { for (int64_t i = 0
 AK_CLONES void ak_vtanh(const float *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = tanh_core(x[i]); }
 AK_CLONES void ak_vsigmoid(const float *x, float *y, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = sigmoid_core(x[i]); }
 
-// GELU, tanh form (GPT-2): y = x/2 (1 + tanh(c (x + 0.044715 x³))), c = √(2/π); one pass each way.
-// The backward pass recomputes tanh: dx = g (½(1 + t) + ½ x (1 - t²) c (1 + 3·0.044715 x²)).
+// GELU, tanh form (GPT-2): y = x/2 (1 + tanh(u)), u = c (x + 0.044715 x³), c = √(2/π); one pass each way.
+// ½(1 + tanh u) = σ(2u), so y = x σ(2u): one exp and one division, no cancellation for negative x (where
+// 1 + tanh u loses the digits that σ keeps). The backward pass recomputes s = σ(2u):
+// dx = g (s + 2 x s (1 - s) c (1 + 3·0.044715 x²)), since ½(1 - tanh² u) = 2 s (1 - s).
 #define AK_GELU_C 0.7978845608028654f
+static inline float gelu_gate(float v) {
+    return 1.0f / (1.0f + exp_core(-2.0f * AK_GELU_C * (v + 0.044715f * v * v * v)));
+}
+
 AK_CLONES void ak_gelu_tanh(const float *x, float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        float t = tanh_core(AK_GELU_C * (v + 0.044715f * v * v * v));
-        y[i] = 0.5f * v * (1.0f + t);
-    }
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * gelu_gate(x[i]);
 }
 
 AK_CLONES void ak_gelu_tanh_backward(const float *g, const float *x, float *dx, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        float t = tanh_core(AK_GELU_C * (v + 0.044715f * v * v * v));
-        dx[i] = g[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * AK_GELU_C * (1.0f + 3.0f * 0.044715f * v * v));
+        float v = x[i], s = gelu_gate(v);
+        dx[i] = g[i] * (s + 2.0f * v * s * (1.0f - s) * AK_GELU_C * (1.0f + 3.0f * 0.044715f * v * v));
     }
 }
 

@@ -65,6 +65,33 @@ struct VectorMathTests {
         #expect(Tensor([-100, 100]).tanh().scalars == [-1, 1])
     }
 
+    /// GELU's tanh form (GPT-2's), forward and backward, against Float64 over [-5, 10]. Rounding u = c (x + 0.044715 x³)
+    /// to Float costs about |2u| ulps once the exp of -2u amplifies it (|2u| ≤ 22 here; 24 ulps measured), so the
+    /// forward pass must be within 32 ulps; the derivative, which crosses zero near x = -0.75 where its two terms
+    /// cancel, within 24 ulps of max(|exact|, 1/16) (17 measured). Computing ½(1 + tanh u) instead of σ(2u)
+    /// cancels for negative x: 4.8 million ulps forward (it rounds to 0 from x ≈ -5) and 65 for the derivative.
+    @Test func geluTanh() {
+        let c = 0.7978845608028654
+        // ½(1 + tanh u) as σ(2u), and ½(1 - tanh² u) as 2σ(1 - σ): Float64's 1 + tanh u cancels too, from x ≈ -6.
+        func exact(_ x: Double) -> (value: Double, slope: Double) {
+            let s = 1 / (1 + Foundation.exp(-2 * c * (x + 0.044715 * x * x * x)))
+            return (x * s, s + 2 * x * s * (1 - s) * c * (1 + 3 * 0.044715 * x * x))
+        }
+        let inputs = grid(-5, 10)
+        #expect(worstUlps(inputs, { $0.geluTanh() }, { exact($0).value }) <= 32)
+        var slopes = [Float](repeating: 0, count: inputs.count)
+        let ones = [Float](repeating: 1, count: inputs.count)
+        ak_gelu_tanh_backward(ones, inputs, &slopes, Int64(inputs.count))
+        var worst: Float = 0
+        for (x, slope) in zip(inputs, slopes) {
+            let reference = Float(exact(Double(x)).slope)
+            worst = max(worst, abs(slope - reference) / max(abs(reference), 1 / 16).ulp)
+        }
+        #expect(worst <= 24)
+        #expect(Tensor([-100, 100, 0]).geluTanh().scalars.map { abs($0) } == [0, 100, 0])
+        #expect(Tensor([.nan]).geluTanh().scalar.isNaN)
+    }
+
     @Test func sigmoid() {
         #expect(worstUlps(grid(-80, 30), { $0.sigmoid() }, { 1 / (1 + Foundation.exp(-$0)) }) <= 4)
         #expect(Tensor([-1000, 1000]).sigmoid().scalars == [0, 1])
