@@ -398,7 +398,7 @@ public enum GEMM {
         // On AVX2 a product at most 384 deep whose B is small runs in one slice: C is read and written once, not
         // twice (KC 256 split K = 384 into 256 + 128). In-process per-call A/B on an AMD Zen 3 over pretrain-small:
         // its K = 384 products 2-4% faster. A wide B (the 8192-column head) stays at KC 256: its panels are read
-        // again for every chunk of rows, and it was no faster in one slice.
+        // again for every chunk of rows, and in one slice it was 3-9% slower.
         let kcMax = kernel.runRows != nil && k <= 384 && bPanels * nr * k <= Self.wholeBLimit ? k : min(kernel.kc, k)
         // Deep products whose packed B is small (4096 x 1536 x 384: 2.4 MB) pack all of B first, then each tile
         // runs every KC slice while its part of C stays in L2: two barriers per product instead of one per slice,
@@ -461,12 +461,13 @@ public enum GEMM {
             }
             if columnsOuter {
                 // Each B panel stays in L1 while up to 12 of the block's A panels (72 rows, in L2) go past it.
-                for r0 in stride(from: i0, to: i1, by: 12 * mr) {
+                let sweep = 12 * mr
+                for r0 in stride(from: i0, to: i1, by: sweep) {
                     var jr = j0
                     while jr < j1 {
                         let columns = Int64(min(nr, n - jr))
                         var ir = r0
-                        while ir < min(i1, r0 + 12 * mr) {
+                        while ir < min(i1, r0 + sweep) {
                             let (rows, k0, k1, columnsEnd) = part(ir)
                             // A zero depth still clears C; past `columnsEnd` there is nothing to do.
                             if jr < columnsEnd && (k1 > k0 || beta == 0) {

@@ -69,7 +69,7 @@ struct VectorMathTests {
     /// to Float costs about |2u| ulps once the exp of -2u amplifies it (|2u| ≤ 22 here; 24 ulps measured), so the
     /// forward pass must be within 32 ulps; the derivative, which crosses zero near x = -0.75 where its two terms
     /// cancel, within 24 ulps of max(|exact|, 1/16) (17 measured). Computing ½(1 + tanh u) instead of σ(2u)
-    /// cancels for negative x: 4.8 million ulps forward (it rounds to 0 from x ≈ -5) and 65 for the derivative.
+    /// cancels for negative x: 4.8 million ulps forward (a third off near x = -5, 0 below it) and 65 for the derivative.
     @Test func geluTanh() {
         let c = 0.7978845608028654
         // ½(1 + tanh u) as σ(2u), and ½(1 - tanh² u) as 2σ(1 - σ): Float64's 1 + tanh u cancels too, from x ≈ -6.
