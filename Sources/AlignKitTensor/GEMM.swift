@@ -206,6 +206,22 @@ public enum GEMM {
         }
     }
 
+    /// C = Aᵀ B for a row-major A (k x m) and B (k x n), and `columnSums` = B's column sums (over its k rows):
+    /// a dense layer's weight and bias gradients (Xᵀ G and G's column sums) from one read of G, the sums taken
+    /// while its rows are packed. Where the packed path does not run (at most 8 rows, AMX, k = 0) the sums are
+    /// a separate pass.
+    static func multiplyTransposedA(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                    c: UnsafeMutablePointer<Float>, ldc: Int, columnSums: UnsafeMutablePointer<Float>) {
+        guard m > skinnyRowLimit, n > 0, k > 0, !usesAMX else {
+            multiply(transposeA: true, transposeB: false, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            ak_column_sums(b, Int64(ldb), Int64(k), Int64(n), columnSums)
+            return
+        }
+        let threads = 2 * m * n * k < 1 << 21 ? 1 : Parallel.threadCount
+        product(kernel, true, false, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: false,
+                threads: threads, columnSums: columnSums)
+    }
+
     /// Most floats of packed B for which a deep product packs all of B at once (see `product`): 4 MB.
     static let wholeBLimit = 1 << 20
 
@@ -382,8 +398,9 @@ public enum GEMM {
         _ kernel: Kernel, _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil, threads: Int,
-        causal: Causal? = nil
+        causal: Causal? = nil, columnSums: UnsafeMutablePointer<Float>? = nil
     ) {
+        precondition(columnSums == nil || (!transposeB && k > 0 && !usesAMX), "GEMM.product: column sums need a row-major B and k > 0, not AMX")
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
             if let bias { ak_add_row_vector(c, Int64(ldc), Int64(m), Int64(n), bias) }
@@ -409,6 +426,17 @@ public enum GEMM {
         let packB = CachingAllocator.shared.allocate(floatCount: bFloats)
         defer { CachingAllocator.shared.deallocate(packB, floatCount: bFloats) }
         let shared = UncheckedSendable((a, b, c, packB, bias))
+        // With `columnSums`, each packing of a slice's panels writes its columns' sums into that slice's row of
+        // `partial`; the rows are added in slice order at the end (the same sums on any number of threads).
+        let partial = columnSums.map { _ in CachingAllocator.shared.allocate(floatCount: slices * n) }
+        defer {
+            if let partial, let columnSums {
+                columnSums.update(from: partial, count: n)
+                for slice in 1..<slices { ak_vadd_inplace(columnSums, partial + slice * n, Int64(n)) }
+                CachingAllocator.shared.deallocate(partial, floatCount: slices * n)
+            }
+        }
+        let sendPartial = UncheckedSendable(partial)
         let roundToBF16 = precision == .bf16
         // A row-major A read in place (the AVX2 path), unless its values must be rounded to bf16 on the way.
         // In-process per-call A/B on an AMD Zen 3 over pretrain-small's products: NN and NT 0.95-0.99 of the
@@ -424,7 +452,8 @@ public enum GEMM {
         func packPanels(_ pc: Int, _ kc: Int, _ p0: Int, _ p1: Int, into packB: UnsafeMutablePointer<Float>) {
             guard p1 > p0 else { return }
             packPanelsB(kernel, transposeB, shared.value.1, ldb, row: pc, column: p0 * nr,
-                        kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc)
+                        kc: kc, nc: min(n, p1 * nr) - p0 * nr, nr: nr, into: packB + p0 * nr * kc,
+                        sums: sendPartial.value.map { $0 + pc / kcMax * n + p0 * nr })
             if roundToBF16 { ak_round_bf16(packB + p0 * nr * kc, Int64((p1 - p0) * nr * kc)) }
         }
         /// Floats of packed A that `block` needs for `rows` rows (see there).
@@ -664,10 +693,14 @@ public enum GEMM {
     /// Packs rows row..<row+kc, columns column..<column+nc of op(B) into NR-wide panels:
     /// panel s holds kc steps of NR values (columns past nc are zero).
     static func packPanelsB(_ kernel: Kernel, _ transposed: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, row: Int, column: Int,
-                            kc: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
+                            kc: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>? = nil) {
         guard transposed else {
             // op(B)(p, j) = b[p * ldb + j]: all panels in one pass over B's rows (contiguous reads).
-            kernel.copyPanels(b + row * ldb + column, Int64(ldb), Int64(nc), Int64(kc), Int64(nr), dst)
+            if let sums {
+                ak_pack_copy_panels_summing(b + row * ldb + column, Int64(ldb), Int64(nc), Int64(kc), Int64(nr), dst, sums)
+            } else {
+                kernel.copyPanels(b + row * ldb + column, Int64(ldb), Int64(nc), Int64(kc), Int64(nr), dst)
+            }
             return
         }
         var j0 = 0

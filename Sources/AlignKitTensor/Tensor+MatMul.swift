@@ -55,6 +55,13 @@ public func linear(_ x: Tensor, _ w: Tensor, bias: Tensor?) -> Tensor {
     return result.recorded(from: [x, w, bias]) { g, t in
         let g2 = g.reshaped(to: [rows, n])
         let dx: Tensor? = t[0] ? matmul(g2, w, transposeB: true).reshaped(to: x.shape) : nil
+        if t[1] && t[2] {
+            // Both from one read of G: its column sums are taken while the weight gradient's product packs it.
+            let dw = Tensor(uninitializedShape: [k, n]), db = Tensor(uninitializedShape: [n])
+            GEMM.multiplyTransposedA(m: k, n: n, k: rows, a: x.pointer, lda: k, b: g2.pointer, ldb: n, c: dw.pointer, ldc: n,
+                                     columnSums: db.pointer)
+            return withExtendedLifetime((x, g2)) { [dx, dw, db] }
+        }
         let dw: Tensor? = t[1] ? matmul(x.reshaped(to: [rows, k]), g2, transposeA: true) : nil
         let db: Tensor? = t[2] ? g2.summed(toShape: [n]) : nil
         return [dx, dw, db]

@@ -58,16 +58,30 @@ AK_CLONES void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, in
 // Inlined with the kernels' widths as constants, so that each piece is a few whole-vector moves (with a
 // run-time width the copy was a loop with its own trip count and alias checks for every 16 floats; with
 // a constant width but no `restrict`, 16 scalar moves).
+// With `sums`, also sums[j] = the column's values (a bias gradient, while its rows are in L1 anyway), added
+// four rows at a time in order: ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + ...).
 static inline __attribute__((always_inline))
-void copy_panels(const float *restrict src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *restrict dst) {
+void copy_panels(const float *restrict src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *restrict dst,
+                 float *restrict sums) {
     int64_t panels = (columns + width - 1) / width;
     int64_t full = columns / width;
+    if (sums) for (int64_t j = 0; j < columns; j++) sums[j] = 0.0f;
     for (int64_t p = 0; p < count; p++) {
         const float *row = src + p * ld;
         if (p + COPY_PREFETCH_ROWS < count) {
             const float *ahead = row + COPY_PREFETCH_ROWS * ld;
             for (const char *line = (const char *)((uintptr_t)ahead & ~(uintptr_t)63); line < (const char *)(ahead + columns); line += 64)
                 __builtin_prefetch(line, 0, 3);
+        }
+        // Four rows at a time (while they are in L1), so that `sums` is read and written once per four rows.
+        if (sums && (p % 4 == 3 || p == count - 1)) {
+            const float *first = src + (p - p % 4) * ld;
+            switch (p % 4) {
+            case 3: for (int64_t j = 0; j < columns; j++) sums[j] += (first[j] + first[ld + j]) + (first[2 * ld + j] + first[3 * ld + j]); break;
+            case 2: for (int64_t j = 0; j < columns; j++) sums[j] += (first[j] + first[ld + j]) + first[2 * ld + j]; break;
+            case 1: for (int64_t j = 0; j < columns; j++) sums[j] += first[j] + first[ld + j]; break;
+            default: for (int64_t j = 0; j < columns; j++) sums[j] += first[j]; break;
+            }
         }
         for (int64_t s = 0; s < full; s++) {
             float *out = dst + s * count * width + p * width;
@@ -85,8 +99,17 @@ void copy_panels(const float *restrict src, int64_t ld, int64_t columns, int64_t
 
 AK_CLONES void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst) {
     switch (width) {
-    case 6: copy_panels(src, ld, columns, count, 6, dst); break;
-    case 16: copy_panels(src, ld, columns, count, 16, dst); break;
-    default: copy_panels(src, ld, columns, count, width, dst); break;
+    case 6: copy_panels(src, ld, columns, count, 6, dst, 0); break;
+    case 16: copy_panels(src, ld, columns, count, 16, dst, 0); break;
+    default: copy_panels(src, ld, columns, count, width, dst, 0); break;
+    }
+}
+
+AK_CLONES void ak_pack_copy_panels_summing(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width,
+                                           float *dst, float *sums) {
+    switch (width) {
+    case 16: copy_panels(src, ld, columns, count, 16, dst, sums); break;
+    case 32: copy_panels(src, ld, columns, count, 32, dst, sums); break;
+    default: copy_panels(src, ld, columns, count, width, dst, sums); break;
     }
 }

@@ -92,6 +92,10 @@ void ak_pack_copy_panels_avx512(const float *src, int64_t ld, int64_t columns, i
 /// Packs `count` rows of `columns` (any number) contiguous values into consecutive `width`-wide
 /// panels, reading each row once: dst[(j / width) * count * width + p * width + j % width].
 void ak_pack_copy_panels(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
+/// ak_pack_copy_panels that also writes sums[j] = the sum of column j's `count` values (j < columns), added four
+/// rows at a time in order.
+void ak_pack_copy_panels_summing(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width,
+                                 float *dst, float *sums);
 /// LayerNorm (centered ≠ 0) or RMSNorm over `rows` rows of `c` values: h = (x − mean)·inverse (mean 0 for
 /// RMSNorm), inverse = 1/√(mean of (x − mean)² + epsilon), y = h·w (+ b when b is not NULL).
 void ak_norm_rows(const float *x, int64_t rows, int64_t c, const float *w, const float *b, float epsilon, int centered,
