@@ -122,6 +122,12 @@ public enum GEMM {
         /// `run` reading a row-major A where it lies instead of from a packed panel, where the path has one:
         /// `product` then packs only B (and a transposed A).
         var runRows: ak_sgemm_kernel_rows_fn? = nil
+        /// `runRows` and `run` down a column of tiles (one B panel, many rows of A) in one call, with the bias
+        /// added to each finished tile, where the path has them.
+        var runRowsColumn: (@convention(c) (Int64, UnsafePointer<Float>?, Int64, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
+                                             Int64, Int64, Int64, Int32, UnsafePointer<Float>?) -> Void)? = nil
+        var runColumn: (@convention(c) (Int64, UnsafePointer<Float>?, Int64, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
+                                         Int64, Int64, Int64, Int32, UnsafePointer<Float>?) -> Void)? = nil
         /// Blocking: KC (depth of a packed slice), MC (most rows in a tile), NC (most columns in a tile:
         /// the tile's B panels stay in L2).
         let kc: Int, mc: Int, nc: Int
@@ -132,7 +138,8 @@ public enum GEMM {
         case .avx512: Kernel(mr: 14, nr: 32, run: ak_sgemm_kernel_avx512_14x32, interleave: ak_pack_interleave_avx512, copyPanels: ak_pack_copy_panels_avx512,
                               runPrefetching: ak_sgemm_kernel_avx512_14x32_prefetching, kc: 384, mc: 14 * 36, nc: 32 * 32)
         case .avx2: Kernel(mr: 6, nr: 16, run: ak_sgemm_kernel_avx2_6x16, interleave: ak_pack_interleave,
-                           runRows: ak_sgemm_kernel_avx2_6x16_rows, kc: 256, mc: 6 * 80, nc: 16 * 256)
+                           runRows: ak_sgemm_kernel_avx2_6x16_rows, runRowsColumn: ak_sgemm_avx2_6x16_rows_column,
+                           runColumn: ak_sgemm_avx2_6x16_column, kc: 256, mc: 6 * 80, nc: 16 * 256)
         case .portable: Kernel(mr: 4, nr: 16, run: ak_sgemm_kernel_portable_4x16, interleave: ak_pack_interleave, kc: 256, mc: 4 * 64, nc: 16 * 128)
         }
     }
@@ -493,6 +500,23 @@ public enum GEMM {
                 let sweep = 12 * mr
                 for r0 in stride(from: i0, to: i1, by: sweep) {
                     var jr = j0
+                    if causal == nil, let rowsColumn = kernel.runRowsColumn, let column = kernel.runColumn {
+                        // The whole sweep against each B panel in one call.
+                        let rows = Int64(min(i1, r0 + sweep) - r0)
+                        while jr < j1 {
+                            let bPanel = packB + jr * kc, columns = Int64(min(nr, n - jr))
+                            let tileBias = lastSlice ? bias.map { $0 + jr } : nil
+                            if rowsKernel != nil {
+                                rowsColumn(Int64(kc), a + r0 * lda + pc, Int64(lda), bPanel, c + r0 * ldc + jr, Int64(ldc),
+                                           rows, columns, beta, tileBias)
+                            } else {
+                                column(Int64(kc), block + (r0 - i0) * aDepth, Int64(aDepth * mr), bPanel, c + r0 * ldc + jr,
+                                       Int64(ldc), rows, columns, beta, tileBias)
+                            }
+                            jr += nr
+                        }
+                        continue
+                    }
                     while jr < j1 {
                         let columns = Int64(min(nr, n - jr))
                         var ir = r0

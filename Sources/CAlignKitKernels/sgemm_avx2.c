@@ -43,9 +43,8 @@ static inline __attribute__((always_inline)) void prefetch_tile(const float *c, 
     }
 }
 
-__attribute__((target("avx2,fma")))
-void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
-                               int64_t ldc, int64_t mr, int64_t nr, int beta) {
+static inline __attribute__((always_inline, target("avx2,fma")))
+void kernel_packed(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
     __m256 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
     prefetch_tile(c, ldc, mr);
@@ -64,9 +63,8 @@ void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float
     store_tile(c0, c1, c, ldc, mr, nr, beta);
 }
 
-__attribute__((target("avx2,fma")))
-void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b,
-                                    float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
+static inline __attribute__((always_inline, target("avx2,fma")))
+void kernel_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
     __m256 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
     prefetch_tile(c, ldc, mr);
@@ -87,6 +85,44 @@ void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, con
     store_tile(c0, c1, c, ldc, mr, nr, beta);
 }
 
+__attribute__((target("avx2,fma")))
+void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
+                               int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    kernel_packed(kc, a, b, c, ldc, mr, nr, beta);
+}
+
+__attribute__((target("avx2,fma")))
+void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b,
+                                    float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
+    kernel_rows(kc, a, lda, b, c, ldc, mr, nr, beta);
+}
+
+// bias[j] added to each of the tile's rows after it is stored, as ak_add_row_vector adds it.
+static inline void add_bias(float *c, int64_t ldc, int64_t mr, int64_t nr, const float *bias) {
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++) c[i * ldc + j] += bias[j];
+}
+
+__attribute__((target("avx2,fma")))
+void ak_sgemm_avx2_6x16_rows_column(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
+                                    int64_t rows, int64_t nr, int beta, const float *bias) {
+    for (int64_t i = 0; i < rows; i += MR) {
+        int64_t mr = rows - i < MR ? rows - i : MR;
+        kernel_rows(kc, a + i * lda, lda, b, c + i * ldc, ldc, mr, nr, beta);
+        if (bias) add_bias(c + i * ldc, ldc, mr, nr, bias);
+    }
+}
+
+__attribute__((target("avx2,fma")))
+void ak_sgemm_avx2_6x16_column(int64_t kc, const float *a, int64_t panelStride, const float *b, float *c, int64_t ldc,
+                               int64_t rows, int64_t nr, int beta, const float *bias) {
+    for (int64_t i = 0; i < rows; i += MR) {
+        int64_t mr = rows - i < MR ? rows - i : MR;
+        kernel_packed(kc, a + i / MR * panelStride, b, c + i * ldc, ldc, mr, nr, beta);
+        if (bias) add_bias(c + i * ldc, ldc, mr, nr, bias);
+    }
+}
+
 #else
 void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
                                int64_t ldc, int64_t mr, int64_t nr, int beta) {
@@ -95,5 +131,13 @@ void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float
 void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b,
                                     float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
     (void)kc; (void)a; (void)lda; (void)b; (void)c; (void)ldc; (void)mr; (void)nr; (void)beta;
+}
+void ak_sgemm_avx2_6x16_rows_column(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
+                                    int64_t rows, int64_t nr, int beta, const float *bias) {
+    (void)kc; (void)a; (void)lda; (void)b; (void)c; (void)ldc; (void)rows; (void)nr; (void)beta; (void)bias;
+}
+void ak_sgemm_avx2_6x16_column(int64_t kc, const float *a, int64_t panelStride, const float *b, float *c, int64_t ldc,
+                               int64_t rows, int64_t nr, int beta, const float *bias) {
+    (void)kc; (void)a; (void)panelStride; (void)b; (void)c; (void)ldc; (void)rows; (void)nr; (void)beta; (void)bias;
 }
 #endif
