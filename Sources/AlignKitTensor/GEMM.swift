@@ -124,10 +124,7 @@ public enum GEMM {
         var runRows: ak_sgemm_kernel_rows_fn? = nil
         /// `runRows` and `run` down a column of tiles (one B panel, many rows of A) in one call, with the bias
         /// added to each finished tile, where the path has them.
-        var runRowsColumn: (@convention(c) (Int64, UnsafePointer<Float>?, Int64, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
-                                             Int64, Int64, Int64, Int32, UnsafePointer<Float>?) -> Void)? = nil
-        var runColumn: (@convention(c) (Int64, UnsafePointer<Float>?, Int64, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
-                                         Int64, Int64, Int64, Int32, UnsafePointer<Float>?) -> Void)? = nil
+        var runRowsColumn: ak_sgemm_column_fn? = nil, runColumn: ak_sgemm_column_fn? = nil
         /// Blocking: KC (depth of a packed slice), MC (most rows in a tile), NC (most columns in a tile:
         /// the tile's B panels stay in L2).
         let kc: Int, mc: Int, nc: Int
@@ -188,7 +185,7 @@ public enum GEMM {
         let kernel = self.kernel
         let flops = 2 * batchCount * m * n * k
         // Small work, or one thread: no parallel overhead.
-        if threads == 1 || flops < 1 << 21 {
+        if threads == 1 || flops < parallelFlops {
             for batch in 0..<batchCount {
                 product(kernel, transposeA, transposeB, m: m, n: n, k: k,
                         a: a + batch * strideA, lda: lda, b: b + batch * strideB, ldb: ldb,
@@ -224,10 +221,13 @@ public enum GEMM {
             ak_column_sums(b, Int64(ldb), Int64(k), Int64(n), columnSums)
             return
         }
-        let threads = 2 * m * n * k < 1 << 21 ? 1 : Parallel.threadCount
+        let threads = 2 * m * n * k < parallelFlops ? 1 : Parallel.threadCount
         product(kernel, true, false, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: false,
                 threads: threads, columnSums: columnSums)
     }
+
+    /// Fewest floating-point operations for which a product runs on more than one thread.
+    static let parallelFlops = 1 << 21
 
     /// Most floats of packed B for which a deep product packs all of B at once (see `product`): 4 MB.
     static let wholeBLimit = 1 << 20

@@ -97,19 +97,13 @@ void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, con
     kernel_rows(kc, a, lda, b, c, ldc, mr, nr, beta);
 }
 
-// bias[j] added to each of the tile's rows after it is stored, as ak_add_row_vector adds it.
-static inline void add_bias(float *c, int64_t ldc, int64_t mr, int64_t nr, const float *bias) {
-    for (int64_t i = 0; i < mr; i++)
-        for (int64_t j = 0; j < nr; j++) c[i * ldc + j] += bias[j];
-}
-
 __attribute__((target("avx2,fma")))
 void ak_sgemm_avx2_6x16_rows_column(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
                                     int64_t rows, int64_t nr, int beta, const float *bias) {
     for (int64_t i = 0; i < rows; i += MR) {
         int64_t mr = rows - i < MR ? rows - i : MR;
         kernel_rows(kc, a + i * lda, lda, b, c + i * ldc, ldc, mr, nr, beta);
-        if (bias) add_bias(c + i * ldc, ldc, mr, nr, bias);
+        if (bias) ak_add_row_vector(c + i * ldc, ldc, mr, nr, bias);
     }
 }
 
@@ -119,7 +113,7 @@ void ak_sgemm_avx2_6x16_column(int64_t kc, const float *a, int64_t panelStride, 
     for (int64_t i = 0; i < rows; i += MR) {
         int64_t mr = rows - i < MR ? rows - i : MR;
         kernel_packed(kc, a + i / MR * panelStride, b, c + i * ldc, ldc, mr, nr, beta);
-        if (bias) add_bias(c + i * ldc, ldc, mr, nr, bias);
+        if (bias) ak_add_row_vector(c + i * ldc, ldc, mr, nr, bias);
     }
 }
 
