@@ -13,14 +13,19 @@
 #define MR 6
 #define NR 16
 
-// C (mr x nr of the tile) = beta·C + the accumulators.
+// C (mr x nr of the tile) = beta·C + the accumulators, then + bias[j] in each column j when `bias` is not null:
+// the same two roundings as adding the bias to the stored tile afterwards, without reading the tile back.
 static inline __attribute__((always_inline, target("avx2,fma")))
-void store_tile(const __m256 *c0, const __m256 *c1, float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
+void store_tile(const __m256 *c0, const __m256 *c1, float *c, int64_t ldc, int64_t mr, int64_t nr, int beta,
+                const float *bias) {
     if (mr == MR && nr == NR) {
+        __m256 bias0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+        __m256 bias1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
         for (int i = 0; i < MR; i++) {
             float *ci = c + i * ldc;
             __m256 v0 = c0[i], v1 = c1[i];
             if (beta) { v0 = _mm256_add_ps(_mm256_loadu_ps(ci), v0); v1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), v1); }
+            if (bias) { v0 = _mm256_add_ps(v0, bias0); v1 = _mm256_add_ps(v1, bias1); }
             _mm256_storeu_ps(ci, v0);
             _mm256_storeu_ps(ci + 8, v1);
         }
@@ -30,8 +35,10 @@ void store_tile(const __m256 *c0, const __m256 *c1, float *c, int64_t ldc, int64
     float tile[MR * NR];
     for (int i = 0; i < MR; i++) { _mm256_storeu_ps(tile + i * NR, c0[i]); _mm256_storeu_ps(tile + i * NR + 8, c1[i]); }
     for (int64_t i = 0; i < mr; i++)
-        for (int64_t j = 0; j < nr; j++)
-            c[i * ldc + j] = (beta ? c[i * ldc + j] : 0.0f) + tile[i * NR + j];
+        for (int64_t j = 0; j < nr; j++) {
+            float v = (beta ? c[i * ldc + j] : 0.0f) + tile[i * NR + j];
+            c[i * ldc + j] = bias ? v + bias[j] : v;
+        }
 }
 
 // The tile of C comes toward L1 while the k loop runs: its rows are read (beta 1) or written at the end, and a
@@ -44,7 +51,8 @@ static inline __attribute__((always_inline)) void prefetch_tile(const float *c, 
 }
 
 static inline __attribute__((always_inline, target("avx2,fma")))
-void kernel_packed(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
+void kernel_packed(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t mr, int64_t nr, int beta,
+                   const float *bias) {
     __m256 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
     prefetch_tile(c, ldc, mr);
@@ -60,11 +68,12 @@ void kernel_packed(int64_t kc, const float *a, const float *b, float *c, int64_t
         a += MR;
         b += NR;
     }
-    store_tile(c0, c1, c, ldc, mr, nr, beta);
+    store_tile(c0, c1, c, ldc, mr, nr, beta, bias);
 }
 
 static inline __attribute__((always_inline, target("avx2,fma")))
-void kernel_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
+void kernel_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int64_t mr, int64_t nr, int beta,
+                 const float *bias) {
     __m256 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) { c0[i] = _mm256_setzero_ps(); c1[i] = _mm256_setzero_ps(); }
     prefetch_tile(c, ldc, mr);
@@ -82,19 +91,19 @@ void kernel_rows(int64_t kc, const float *a, int64_t lda, const float *b, float 
         }
         b += NR;
     }
-    store_tile(c0, c1, c, ldc, mr, nr, beta);
+    store_tile(c0, c1, c, ldc, mr, nr, beta, bias);
 }
 
 __attribute__((target("avx2,fma")))
 void ak_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
                                int64_t ldc, int64_t mr, int64_t nr, int beta) {
-    kernel_packed(kc, a, b, c, ldc, mr, nr, beta);
+    kernel_packed(kc, a, b, c, ldc, mr, nr, beta, 0);
 }
 
 __attribute__((target("avx2,fma")))
 void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, const float *b,
                                     float *c, int64_t ldc, int64_t mr, int64_t nr, int beta) {
-    kernel_rows(kc, a, lda, b, c, ldc, mr, nr, beta);
+    kernel_rows(kc, a, lda, b, c, ldc, mr, nr, beta, 0);
 }
 
 __attribute__((target("avx2,fma")))
@@ -102,8 +111,7 @@ void ak_sgemm_avx2_6x16_rows_column(int64_t kc, const float *a, int64_t lda, con
                                     int64_t rows, int64_t nr, int beta, const float *bias) {
     for (int64_t i = 0; i < rows; i += MR) {
         int64_t mr = rows - i < MR ? rows - i : MR;
-        kernel_rows(kc, a + i * lda, lda, b, c + i * ldc, ldc, mr, nr, beta);
-        if (bias) ak_add_row_vector(c + i * ldc, ldc, mr, nr, bias);
+        kernel_rows(kc, a + i * lda, lda, b, c + i * ldc, ldc, mr, nr, beta, bias);
     }
 }
 
@@ -112,8 +120,7 @@ void ak_sgemm_avx2_6x16_column(int64_t kc, const float *a, int64_t panelStride, 
                                int64_t rows, int64_t nr, int beta, const float *bias) {
     for (int64_t i = 0; i < rows; i += MR) {
         int64_t mr = rows - i < MR ? rows - i : MR;
-        kernel_packed(kc, a + i / MR * panelStride, b, c + i * ldc, ldc, mr, nr, beta);
-        if (bias) ak_add_row_vector(c + i * ldc, ldc, mr, nr, bias);
+        kernel_packed(kc, a + i / MR * panelStride, b, c + i * ldc, ldc, mr, nr, beta, bias);
     }
 }
 

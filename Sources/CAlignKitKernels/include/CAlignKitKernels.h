@@ -53,7 +53,8 @@ void ak_sgemm_kernel_avx2_6x16_rows(int64_t kc, const float *a, int64_t lda, con
                                     float *c, int64_t ldc, int64_t mr, int64_t nr, int beta);
 /// A column of tiles against one B panel: `rows` rows of A, 6 at a time (the rows kernel: A(i, p) = a[i * lda + p];
 /// the packed one: panel i / 6 at a + (i / 6) * panelStride) into C's rows; with `bias`, bias[j] is then added to
-/// each finished tile by ak_add_row_vector. One call where a call per tile cost its loop and call.
+/// each tile's column j as it is stored (after beta·C joins it, as ak_add_row_vector on the stored tile would).
+/// One call where a call per tile cost its loop and call.
 typedef void (*ak_sgemm_column_fn)(int64_t kc, const float *a, int64_t stride, const float *b, float *c, int64_t ldc,
                                    int64_t rows, int64_t nr, int beta, const float *bias);
 void ak_sgemm_avx2_6x16_rows_column(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
