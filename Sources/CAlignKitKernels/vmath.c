@@ -102,11 +102,17 @@ static inline float gelu_gate(float v) {
     return 1.0f / (1.0f + exp_core(-2.0f * AK_GELU_C * (v + 0.044715f * v * v * v)));
 }
 
+// Four vectors per iteration: one element's chain (the cubic, exp's reduction and polynomial, the division) is
+// some 70 cycles long, and with one vector per iteration too few iterations fit in the out-of-order window to
+// hide it. The same operations on every element, so the same results. One core of an AMD Zen 3, in L1:
+// forward 0.96 -> 0.78 ns a value, backward 1.35 -> 0.96.
 AK_CLONES void ak_gelu_tanh(const float *x, float *y, int64_t n) {
+#pragma clang loop interleave_count(4)
     for (int64_t i = 0; i < n; i++) y[i] = x[i] * gelu_gate(x[i]);
 }
 
 AK_CLONES void ak_gelu_tanh_backward(const float *g, const float *x, float *dx, int64_t n) {
+#pragma clang loop interleave_count(4)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i], s = gelu_gate(v);
         dx[i] = g[i] * (s + 2.0f * v * s * (1.0f - s) * AK_GELU_C * (1.0f + 3.0f * 0.044715f * v * v));
@@ -156,12 +162,17 @@ AK_CLONES void ak_vadd_inplace(float *y, const float *x, int64_t n) { for (int64
 // In place (x == y: the log-softmax's backward writes the gradient over the logits) the loop runs on one
 // pointer: with two, the vectorized loop sits behind a run-time overlap check, which exact aliasing fails,
 // and the scalar fallback was 4.4% of a pretraining step on AVX2.
+// Four vectors per iteration, as in the GELU above (exp's chain is some 45 cycles). One core of an AMD Zen 3,
+// in L1, ns a value: rows of 8,192 0.64 -> 0.52, of 101 0.80 -> 0.63, of 64 0.65 -> 0.58; slower for rows of
+// 18-42 (0.86 -> 0.97 at 42, 1.26 -> 1.76 at 18), a small part of attention's exponentials.
 AK_CLONES static float vexp_shifted_sum_generic(const float *x, float shift, float *y, int64_t n) {
     if (x == y) {
+#pragma clang loop interleave_count(4)
         for (int64_t i = 0; i < n; i++) y[i] = exp_core(y[i] - shift);
     } else {
         const float *restrict from = x;
         float *restrict to = y;
+#pragma clang loop interleave_count(4)
         for (int64_t i = 0; i < n; i++) to[i] = exp_core(from[i] - shift);
     }
     float lanes[16] = {0};
