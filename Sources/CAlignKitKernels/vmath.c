@@ -120,11 +120,14 @@ AK_CLONES void ak_gelu_tanh_backward(const float *g, const float *x, float *dx, 
 }
 
 // One Adam(W) step over n parameters, in place. The operations and their order are those of the formula as
-// written (no fused multiply-adds), so the result is the same to the bit on every path.
+// written (no fused multiply-adds), so the result is the same to the bit on every path. Four vectors per
+// iteration (a square root and a division in each element's chain): one core of an AMD Zen 3, 8M parameters
+// (from memory) 1.55-1.70 -> 1.15-1.25 ns a parameter, 131,072 (in L2) 0.45-0.51 -> 0.42.
 AK_CLONES void ak_adam_update(float *p, const float *g, float *m, float *v, int64_t n, float beta1, float beta2,
                               float decayFactor, float stepSize, float inverseC2, float epsilon) {
 #pragma clang fp contract(off)
     float c1 = 1.0f - beta1, c2 = 1.0f - beta2;
+#pragma clang loop interleave_count(4)
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i];
         float mi = m[i] * beta1 + gi * c1, vi = v[i] * beta2 + gi * gi * c2;
