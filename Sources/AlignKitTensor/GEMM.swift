@@ -134,7 +134,7 @@ public enum GEMM {
         switch path {
         case .avx512: Kernel(mr: 14, nr: 32, run: ak_sgemm_kernel_avx512_14x32, interleave: ak_pack_interleave_avx512, copyPanels: ak_pack_copy_panels_avx512,
                               runPrefetching: ak_sgemm_kernel_avx512_14x32_prefetching, kc: 384, mc: 14 * 36, nc: 32 * 32)
-        case .avx2: Kernel(mr: 6, nr: 16, run: ak_sgemm_kernel_avx2_6x16, interleave: ak_pack_interleave,
+        case .avx2: Kernel(mr: 6, nr: 16, run: ak_sgemm_kernel_avx2_6x16, interleave: ak_pack_interleave_avx2,
                            runRows: ak_sgemm_kernel_avx2_6x16_rows, runRowsColumn: ak_sgemm_avx2_6x16_rows_column,
                            runColumn: ak_sgemm_avx2_6x16_column, kc: 256, mc: 6 * 80, nc: 16 * 256)
         case .portable: Kernel(mr: 4, nr: 16, run: ak_sgemm_kernel_portable_4x16, interleave: ak_pack_interleave, kc: 256, mc: 4 * 64, nc: 16 * 128)

@@ -97,6 +97,8 @@ void ak_convert_bf16(const float *x, uint16_t *y, int64_t n);
 void ak_pack_interleave(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
 /// The same as ak_pack_interleave with AVX-512 16 x 16 transposes. Call only when AK_CPU_AVX512F is set.
 void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
+/// The same with AVX2 8 x 8 transposes. Call only when AK_CPU_AVX2_FMA is set.
+void ak_pack_interleave_avx2(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst);
 /// The same as ak_pack_copy_panels with masked AVX-512 moves (width ≤ 32). Call only when AK_CPU_AVX512F is set.
 void ak_pack_copy_panels_avx512(const float *src, int64_t ld, int64_t columns, int64_t count, int64_t width, float *dst);
 /// Packs `count` rows of `columns` (any number) contiguous values into consecutive `width`-wide
