@@ -419,11 +419,14 @@ public enum GEMM {
         }
         let mr = kernel.mr, nr = kernel.nr
         let aPanels = (m + mr - 1) / mr, bPanels = (n + nr - 1) / nr
-        // On AVX2 a product at most 384 deep whose B is small runs in one slice: C is read and written once, not
-        // twice (KC 256 split K = 384 into 256 + 128). In-process per-call A/B on an AMD Zen 3 over pretrain-small:
-        // its K = 384 products 2-4% faster. A wide B (the 8192-column head) stays at KC 256: its panels are read
-        // again for every chunk of rows, and in one slice it was 3-9% slower.
-        let kcMax = kernel.runRows != nil && k <= 384 && bPanels * nr * k <= Self.wholeBLimit ? k : min(kernel.kc, k)
+        // On AVX2 a product at most 384 deep runs in one slice: C is read and written once, not twice (KC 256 split
+        // K = 384 into 256 + 128). In-process per-call A/B on an AMD Zen 3 over pretrain-small: its K = 384
+        // products 2-4% faster. A wide B (the 8192-column head: 12 MB packed) is then run in column blocks that
+        // fit in L2 (see `blockPanels`); with the usual blocks its panels came from L3 for every chunk of rows,
+        // and in one slice it was 3-9% slower than in two.
+        let oneSlice = kernel.runRows != nil && k <= 384
+        let kcMax = oneSlice ? k : min(kernel.kc, k)
+        let wideShallow = oneSlice && bPanels * nr * k > Self.wholeBLimit
         // Deep products whose packed B is small (4096 x 1536 x 384: 2.4 MB) pack all of B first, then each tile
         // runs every KC slice while its part of C stays in L2: two barriers per product instead of one per slice,
         // and C read and written from L2 rather than L3 at every slice. Otherwise B is packed a slice at a time.
@@ -623,7 +626,12 @@ public enum GEMM {
         let shares = max(1, threads / groups)  // packing pieces per group: more than one when B is narrow
         let chunkPanels = max(1, min(8, aPanels / 6))
         let chunks = (aPanels + chunkPanels - 1) / chunkPanels
-        let blockPanels = max(1, kernel.nc / nr)
+        // Column blocks of at most NC columns; a one-slice product with a wide B (the head) takes blocks of 256 KB
+        // of packed B instead (10 panels at K = 384), which stay in L2 while every chunk of rows meets them: A
+        // is then read from L3 once per block rather than B once per chunk. In-process per-call A/B on an AMD
+        // Zen 3 against KC 256 with the usual blocks, 2048 x 8192 x 384 (`bench gemm`, 2 threads): NT 0.90-0.92,
+        // NN 0.88-0.93; blocks of 21 panels (504 KB) NT 0.91, NN 0.98.
+        let blockPanels = wideShallow ? max(1, (256 << 10) / (nr * k * MemoryLayout<Float>.size)) : max(1, kernel.nc / nr)
         var pc = 0
         while pc < k {
             let kc = min(kcMax, k - pc)

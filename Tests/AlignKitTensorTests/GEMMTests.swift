@@ -87,6 +87,26 @@ struct GEMMTests {
         }
     }
 
+    /// A shallow product with a wide B (as a language model's head: K ≤ 384, packed B over 4 MB) runs in one KC
+    /// slice on AVX2, in column blocks of 256 KB of packed B (13 panels at K = 300, the last block and panel
+    /// partial): every transpose, one and two threads, against Float64 (1e-5 of Σ|a·b|, as above).
+    @Test(arguments: gemmPaths)
+    func shallowProductWithWideB(path: GEMM.Path) {
+        let (m, k, n) = (40, 300, 3700)
+        for threads in [1, 2] {
+            withGEMMSettings(path: path, threads: threads) {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let a = Tensor(randomUniform: ta ? [k, m] : [m, k], lowerBound: -1, upperBound: 1, seed: 5)
+                    let b = Tensor(randomUniform: tb ? [n, k] : [k, n], lowerBound: -1, upperBound: 1, seed: 6)
+                    let c = productOntoOnes(a, b, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                    let (reference, scale) = naiveProduct(a.scalars, b.scalars, m: m, k: k, n: n, transposeA: ta, transposeB: tb)
+                    let worst = worstErrorOntoOnes(c, reference, scale)
+                    #expect(worst <= 1e-5, "\(path) threads \(threads) tA \(ta) tB \(tb): relative error \(worst)")
+                }
+            }
+        }
+    }
+
     /// Products of at most 8 rows take the unpacked skinny kernels: every row count, transpose and
     /// path, accumulating, with columns split between two threads (2·m·n·k over the threshold).
     /// One row also runs wider than the AVX2 kernel's 4096-column pieces, with k not a multiple of 4.
