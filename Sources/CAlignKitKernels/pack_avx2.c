@@ -39,7 +39,8 @@ void ak_pack_interleave_avx2(const float *src, int64_t ld, int64_t rows, int64_t
                 int64_t row = base + i;
                 r[i] = (i < group && row < rows) ? _mm256_loadu_ps(src + row * ld + p) : _mm256_setzero_ps();
                 // The same line of the next panel's row (callers pack panel after panel): a panel's rows are
-                // runs of KC floats, too short for the hardware's prefetcher to follow.
+                // runs of KC floats, too short for the hardware's prefetcher to follow. For the last panel the
+                // address lies past the matrix, which a prefetch reads nothing from and does not fault on.
                 if ((p & 15) == 0 && i < group && row < rows) __builtin_prefetch(src + (row + width) * ld + p, 0, 3);
             }
             transpose8(r);
