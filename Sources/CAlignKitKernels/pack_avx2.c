@@ -52,10 +52,8 @@ void ak_pack_interleave_avx2(const float *src, int64_t ld, int64_t rows, int64_t
             }
         }
     }
-    for (; p < count; p++) {
-        for (int64_t r = 0; r < rows; r++) dst[p * width + r] = src[r * ld + p];
-        for (int64_t r = rows; r < width; r++) dst[p * width + r] = 0.0f;
-    }
+    // The last few columns (fewer than a transpose's worth): the portable interleave.
+    if (p < count) ak_pack_interleave(src + p, ld, rows, count - p, width, dst + p * width);
 }
 #else
 void ak_pack_interleave_avx2(const float *src, int64_t ld, int64_t rows, int64_t count, int64_t width, float *dst) {

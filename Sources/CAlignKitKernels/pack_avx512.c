@@ -22,10 +22,8 @@ void ak_pack_interleave_avx512(const float *src, int64_t ld, int64_t rows, int64
             for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (p + q) * width + base, mask, r[q]);
         }
     }
-    for (; p < count; p++) {
-        for (int64_t r = 0; r < rows; r++) dst[p * width + r] = src[r * ld + p];
-        for (int64_t r = rows; r < width; r++) dst[p * width + r] = 0.0f;
-    }
+    // The last few columns (fewer than a transpose's worth): the portable interleave.
+    if (p < count) ak_pack_interleave(src + p, ld, rows, count - p, width, dst + p * width);
 }
 // ak_pack_copy_panels for panels up to 32 wide (B's 32-column panels, A's 14-row panels when op(A) is
 // transposed): each row's piece is one or two masked moves, not a loop of variable length.
