@@ -140,9 +140,11 @@ struct PPOTests {
         #expect(throws: DataFileError.self) { try PPOTrainer(options: o, output: temporaryFolder("ppo-bad"), reward: VowelShare()) }
     }
 
-    /// 80 steps of 4 prompts × 4 samples raise the held-out vowel share (32 samples with fixed seeds,
-    /// 0.36 at the start) by 0.19-0.22 (gae), 0.19-0.35 (rloo) and 0.51-0.60 (grpo) over data seeds 1-5;
-    /// the test asks for 0.1 (at 40 steps gae's gain ranged 0.02-0.20: too close to call).
+    /// 80 steps of 4 prompts × 4 samples with a KL coefficient of 0.01 raise the held-out vowel share
+    /// (32 samples with fixed seeds, 0.36 at the start) by 0.39-0.67 over seeds 1-8, every baseline, on the
+    /// AVX2 and portable GEMM paths (48 runs); the test asks for 0.2. At the default 0.05 the penalty held
+    /// the gains to 0.10-0.30 (rloo) and 0.14-0.24 (gae), and a run on an AVX-512 Xeon, whose roundings
+    /// differ, gained 0.07: the old test's 0.1 failed there on rounding alone.
     @Test func everyBaselineRaisesAProgrammaticRewardWithFiniteKL() throws {
         for advantage in AdvantageEstimator.allCases {
             let out = try temporaryFolder("ppo-learn")
@@ -150,13 +152,14 @@ struct PPOTests {
             var o = Self.options(advantage)
             o.samplesPerPrompt = 4
             o.learningRate = 6e-3; o.minimumLearningRate = 6e-3
+            o.klCoefficient = 0.01
             o.evaluationData = tinyPairs.path
             o.maxSteps = 80; o.evaluateEvery = 80
             var evaluations: [[String: Double]] = []
             let trainer = try PPOTrainer(options: o, output: out, reward: VowelShare()) { if case .evaluation(_, let m) = $0 { evaluations.append(m) } }
             try trainer.run()
             let first = try #require(evaluations.first), last = try #require(evaluations.last)
-            #expect(last["eval_reward"]! > first["eval_reward"]! + 0.1, "\(advantage): \(first) → \(last)")
+            #expect(last["eval_reward"]! > first["eval_reward"]! + 0.2, "\(advantage): \(first) → \(last)")
             #expect(last["eval_kl"]!.isFinite && last["eval_kl"]! > 0, "\(advantage): \(last)")
         }
     }
