@@ -32,16 +32,32 @@ def work(name):
     return (prefill + decode, 256 * batch, "tokens/s")
 
 
+def cpu_model():
+    """The processor's name as Linux reports it (where the table was measured)."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def main():
     path, threads = sys.argv[1], sys.argv[2]
-    runs = {}
+    runs, torch_versions, gemm_paths = {}, set(), set()
     for line in open(path):
         record = json.loads(line)
         r = record["result"]
+        if "torch" in r:
+            torch_versions.add(r["torch"])
+        if "gemm_path" in r:
+            gemm_paths.add(r["gemm_path"])
         entry = runs.setdefault(r["workload"], {}).setdefault(record["side"], {"seconds": [], "rss": 0.0})
         entry["seconds"] += r["seconds"]
         entry["rss"] = max(entry["rss"], r["peak_rss_mb"])
-    print(f"\n{threads} threads; median over every timed step of every round\n")
+    print(f"\n{cpu_model()}; {threads} threads; AlignKit's GEMM path {', '.join(sorted(gemm_paths)) or '?'}; "
+          f"PyTorch {', '.join(sorted(torch_versions)) or '?'}; median over every timed step of every round\n")
     print("| workload | AlignKit ms | PyTorch ms | AlignKit | PyTorch | speed ratio | AlignKit GFLOP/s | PyTorch GFLOP/s | AlignKit MB | PyTorch MB | memory ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, sides in runs.items():

@@ -16,7 +16,7 @@ struct WorkloadBench: ParsableCommand {
         backward on chosen and rejected, the reference's forward without gradients (or its log-probabilities
         given: -precomputed), sigmoid loss β 0.1 on summed completion log-probabilities, AdamW. Pretraining:
         8 × 256 tokens. Sampling: 256 greedy tokens after a 64-token prompt with the KV cache, batch 1 or 8,
-        on the small model with context 512. Prints {"workload", "seconds": [...], "peak_rss_mb"}.
+        on the small model with context 512. Prints {"workload", "seconds": [...], "peak_rss_mb", "gemm_path"}.
         """)
 
     static let names = ["dpo-tiny", "dpo-tiny-precomputed", "dpo-small", "dpo-small-precomputed", "pretrain-small", "sample-b1", "sample-b8"]
@@ -98,7 +98,7 @@ struct WorkloadBench: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let record: [String: Any] = ["workload": workload, "seconds": seconds, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
-                                     "precision": precision.rawValue, "threads": threads]
+                                     "precision": precision.rawValue, "threads": threads, "gemm_path": GEMM.path.rawValue]
         print(String(data: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), encoding: .utf8)!)
     }
 }
