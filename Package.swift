@@ -33,10 +33,10 @@ let package = Package(
             "AlignKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // Helpers shared by the test targets (finite-difference gradient checks).
+        // Helpers shared by the test targets (finite-difference gradient checks, temporary folders, the shared data).
         .target(name: "AlignKitTestSupport", dependencies: ["AlignKitTensor"], path: "Tests/AlignKitTestSupport"),
         .testTarget(name: "AlignKitTensorTests", dependencies: ["AlignKitTensor", "CAlignKitKernels", "AlignKitTestSupport"]),
-        .testTarget(name: "AlignKitTextTests", dependencies: ["AlignKitText"], exclude: ["Fixtures"]),
+        .testTarget(name: "AlignKitTextTests", dependencies: ["AlignKitText", "AlignKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitModelsTests", dependencies: ["AlignKitModels", "AlignKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitAlignmentTests", dependencies: ["AlignKitAlignment", "AlignKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AlignKitNNTests", dependencies: ["AlignKitNN", "AlignKitModels", "AlignKitTestSupport"]),

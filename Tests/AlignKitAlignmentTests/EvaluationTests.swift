@@ -1,14 +1,12 @@
 // The sentiment reward's rules on hand-made sentences, the real lexicon's format (CRLF lines), batched
 // sampling against one-at-a-time sampling, pair labelling and the KL estimate.
 import AlignKitAlignment
+import AlignKitTestSupport
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
 import Testing
-
-let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data")
 
 @Suite("Evaluation")
 struct EvaluationTests {

@@ -2,11 +2,9 @@
 import AlignKitModels
 import AlignKitNN
 import AlignKitText
+import AlignKitTestSupport
 import Foundation
 import Testing
-
-let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data")
 
 @Suite("Primer lessons")
 struct PrimerTests {

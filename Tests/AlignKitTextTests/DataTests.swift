@@ -1,5 +1,6 @@
 // SHA-256, archive readers, and the data cache locator.
 import AlignKitText
+import AlignKitTestSupport
 import Foundation
 import Testing
 

@@ -1,11 +1,8 @@
 // DEFLATE and gzip: stored, fixed-Huffman and dynamic-Huffman blocks, corruption, the real digits file.
 import AlignKitText
+import AlignKitTestSupport
 import Foundation
 import Testing
-
-/// The shared data folder beside the repository (../shared/data), as CI has it.
-let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data")
 
 @Suite("Inflate")
 struct InflateTests {

@@ -1,6 +1,7 @@
 // GPT-2's byte-level BPE from the .tiktoken rank file: the ids the data README lists, lossless round
 // trips, special tokens, the pre-tokenizer's splits, and errors that name the line.
 import AlignKitText
+import AlignKitTestSupport
 import Foundation
 import Testing
 
