@@ -29,13 +29,13 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-if [ -n "$python" ]; then
-  "$python" -c "import torch" 2>/dev/null || { echo "--python $python: cannot import torch" >&2; exit 2; }
-else
+if [ -z "$python" ]; then
   python=.venv-bench/bin/python
   [ -x "$python" ] || scripts/setup-torch.sh >&2
 fi
-echo "PyTorch $("$python" -c 'import torch; print(torch.__version__)') ($python)" >&2
+torch_version=$("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null) ||
+  { echo "$python: cannot import torch" >&2; exit 2; }
+echo "PyTorch $torch_version ($python)" >&2
 if [ -z "$alignkit" ]; then
   swift build -c release --product alignkit >&2
   alignkit=.build/release/alignkit

@@ -20,8 +20,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-swift build -c release --build-tests >&2
-swift build -c release --product alignkit >&2
+swift build -c release --build-tests >&2   # builds alignkit too (the reliability tests run it)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"
